@@ -1,0 +1,27 @@
+"""The built-in datasets: `DATASETS` maps the name users see to its DatasetSpec.
+
+Your own CSV data is not an entry (its load needs the file): see `csv_data.dataset_from_csv`.
+"""
+
+from __future__ import annotations
+
+from dlbuilder.datasets.base import DataInfo, DatasetBundle, DatasetError, DatasetSpec
+from dlbuilder.datasets.csv_data import CSV_PARAMS, dataset_from_csv, load_csv
+from dlbuilder.datasets.features import PLAYGROUND_FEATURES, playground_features
+from dlbuilder.datasets.images import IMAGE_SETS
+from dlbuilder.datasets.mnist import MNIST_SETS, NETWORK_DATASETS
+from dlbuilder.datasets.playground import PLAYGROUND_SETS
+from dlbuilder.datasets.regression import REGRESSION_SETS
+from dlbuilder.datasets.series import SERIES_SETS
+
+DATASETS: dict[str, DatasetSpec] = {
+    **PLAYGROUND_SETS,
+    **REGRESSION_SETS,
+    **SERIES_SETS,
+    **IMAGE_SETS,
+    **MNIST_SETS,
+}
+
+__all__ = ["CSV_PARAMS", "DATASETS", "NETWORK_DATASETS", "PLAYGROUND_FEATURES", "DataInfo",
+           "DatasetBundle", "DatasetError", "DatasetSpec", "dataset_from_csv", "load_csv",
+           "playground_features"]

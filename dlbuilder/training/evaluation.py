@@ -1,0 +1,69 @@
+"""Scoring a model on a split, and per-layer weight and gradient norms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from dlbuilder.training.losses import compute_loss, predicted_classes, r_squared
+
+CHUNK = 2048  # examples per forward pass while scoring
+
+
+@dataclass(frozen=True)
+class Score:
+    loss: float
+    metric: float | None  # accuracy (classification) or R² (regression, reconstruction)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, autocast=None) -> torch.Tensor:
+    """The model's outputs for `x` in eval mode, in chunks (restores train mode afterwards)."""
+    was_training = model.training
+    model.eval()
+    try:
+        outputs = []
+        for start in range(0, len(x), CHUNK):
+            with autocast() if autocast else torch.autocast("cpu", enabled=False):
+                outputs.append(model(x[start:start + CHUNK]).float())
+        return torch.cat(outputs)
+    finally:
+        model.train(was_training)
+
+
+def evaluate(setup, split) -> Score:
+    """Mean loss and metric of the model on one split (an empty split gives NaN)."""
+    if len(split) == 0:
+        return Score(float("nan"), None)
+    prediction = predict(setup.model, split.x, setup.autocast)
+    loss = float(compute_loss(setup.loss_fn, setup.loss, prediction, split.t))
+    if setup.problem == "classification":
+        metric = float((predicted_classes(setup.loss, prediction) == split.y).float().mean())
+    else:
+        metric = r_squared(prediction, split.t)
+    return Score(loss, metric)
+
+
+def layer_norms(model: nn.Module) -> tuple[dict[str, float], dict[str, float]]:
+    """L2 norm of each node's weights and of their latest gradients (one entry per node id)."""
+    names, params = [], []
+    for name, module in model.named_children():
+        for param in module.parameters():
+            names.append(name)
+            params.append(param.detach())
+    if not params:
+        return {}, {}
+    weight = torch.stack(torch._foreach_norm(params)).float().tolist()
+    grads = [p.grad for p in model.parameters()]
+    grad = (torch.stack(torch._foreach_norm([g for g in grads if g is not None])).float().tolist()
+            if all(g is not None for g in grads) else [0.0] * len(params))
+    return _per_node(names, weight), _per_node(names, grad)
+
+
+def _per_node(names: list[str], norms: list[float]) -> dict[str, float]:
+    squares: dict[str, float] = {}
+    for name, norm in zip(names, norms):
+        squares[name] = squares.get(name, 0.0) + norm * norm
+    return {name: value ** 0.5 for name, value in squares.items()}

@@ -1,0 +1,208 @@
+"""Background training jobs behind a small runner interface (submit -> handle).
+
+`ThreadRunner` runs each job in a daemon thread of this process. Pages only see
+`Runner.submit` and `JobHandle`, so a process-pool or cluster runner can replace it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+from dlbuilder.document import Document
+from dlbuilder.training.device import set_worker_threads
+from dlbuilder.training.metrics import EpochRecord, MetricsStream, StepRecord
+from dlbuilder.training.trainer import Diverged, Trainer
+
+ACTIVE = ("pending", "running", "paused")
+ENDED = ("finished", "early_stopped", "stopped", "diverged", "error")
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A consistent view of a job for drawing: status, counters, info and metric copies."""
+
+    status: str
+    message: str
+    epoch: int
+    step: int
+    updates_per_epoch: int
+    total_epochs: int
+    info: dict
+    best_epoch: int | None
+    patience_wait: int | None
+    steps: list[StepRecord] = field(default_factory=list)
+    epochs: list[EpochRecord] = field(default_factory=list)
+    version: int = 0
+
+
+class JobHandle:
+    """Control and observe one job: snapshot / pause / resume / stop / step_once / wait."""
+
+    def __init__(self, document: Document, device: str | None = None, heartbeat_timeout: float | None = None):
+        self.id = next(_ids)
+        self.document = document
+        self.metrics = MetricsStream()
+        self.status = "pending"
+        self.message = ""
+        self.trainer: Trainer | None = None
+        self.heartbeat_timeout = heartbeat_timeout
+        self._device = device
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._paused = False
+        self._stop = False
+        self._single_steps = 0
+        self._last_beat = time.monotonic()
+        self._done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"dlbuilder-job-{self.id}", daemon=True)
+
+    # -- control (any thread) -----------------------------------------------------------------
+
+    def pause(self) -> None:
+        with self._lock:
+            self._paused = True
+            self._wake.notify_all()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+            self._wake.notify_all()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop = True
+            self._wake.notify_all()
+
+    def step_once(self) -> None:
+        """While paused: do exactly one more mini-batch update."""
+        with self._lock:
+            self._paused = True
+            self._single_steps += 1
+            self._wake.notify_all()
+
+    def heartbeat(self) -> None:
+        """Called by a live page; without beats for `heartbeat_timeout` seconds the job stops."""
+        self._last_beat = time.monotonic()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job has ended; True if it did within `timeout`."""
+        return self._done.wait(timeout)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    def snapshot(self) -> JobSnapshot:
+        trainer = self.trainer
+        stopping = trainer.stopping if trainer else None
+        return JobSnapshot(
+            status=self.status, message=self.message,
+            epoch=trainer.epoch if trainer else 0, step=trainer.step_count if trainer else 0,
+            updates_per_epoch=trainer.updates_per_epoch if trainer else 0,
+            total_epochs=self.document.training["epochs"],
+            info=dict(trainer.setup.info) if trainer else {},
+            best_epoch=stopping.best_epoch if stopping else None,
+            patience_wait=stopping.wait if stopping else None,
+            steps=self.metrics.steps(), epochs=self.metrics.epochs(), version=self.metrics.version)
+
+    # -- the worker thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        set_worker_threads()
+        try:
+            self.trainer = Trainer(self.document, device=self._device, metrics=self.metrics)
+            self.status = "running"
+            self._loop(self.trainer)
+        except Diverged as error:
+            self._end("diverged", str(error))
+        except torch.cuda.OutOfMemoryError:
+            self._release()
+            self._end("error", "the GPU ran out of memory: use a smaller batch size or a smaller network")
+        except Exception as error:  # any failure becomes a visible status, never a dead thread
+            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+            self._end("error", f"training stopped with an error: {detail[:400]}")
+        finally:
+            self._done.set()
+
+    def _loop(self, trainer: Trainer) -> None:
+        while True:
+            if not self._may_step():
+                self._end("stopped", self.message or f"stopped by the user at epoch {trainer.epoch}")
+                return
+            if not trainer.step():
+                status = "early_stopped" if trainer.stopping and trainer.stopping.stopped_epoch else "finished"
+                self._end(status, trainer.stop_reason)
+                return
+
+    def _may_step(self) -> bool:
+        """Wait while paused; False when the job must stop (asked to, or its page went away)."""
+        with self._lock:
+            while True:
+                if self._stop:
+                    return False
+                if self.heartbeat_timeout and time.monotonic() - self._last_beat > self.heartbeat_timeout:
+                    self.message = "stopped: its page has been closed (no heartbeat)"
+                    return False
+                if not self._paused:
+                    self.status = "running"
+                    return True
+                if self._single_steps:
+                    self._single_steps -= 1
+                    return True
+                self.status = "paused"
+                self._wake.wait(timeout=1.0)
+
+    def _end(self, status: str, message: str) -> None:
+        self.status, self.message = status, message
+
+    def _release(self) -> None:
+        self.trainer = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+class Runner(Protocol):
+    """What pages use to start jobs; implementations decide where the work runs."""
+
+    def submit(self, document: Document, device: str | None = None) -> JobHandle: ...
+
+
+class ThreadRunner:
+    """Runs jobs in threads of this process, at most `max_active` at once."""
+
+    def __init__(self, max_active: int = 8, heartbeat_timeout: float | None = None):
+        self.max_active = max_active
+        self.heartbeat_timeout = heartbeat_timeout
+        self._jobs: list[JobHandle] = []
+        self._lock = threading.Lock()
+
+    def submit(self, document: Document, device: str | None = None) -> JobHandle:
+        """Start training `document` in the background; raise RuntimeError when the server is full."""
+        with self._lock:
+            self._jobs = [job for job in self._jobs if job.active]
+            if len(self._jobs) >= self.max_active:
+                raise RuntimeError(f"the server is already training {self.max_active} networks: "
+                                   "wait a moment and start again")
+            job = JobHandle(document, device=device, heartbeat_timeout=self.heartbeat_timeout)
+            self._jobs.append(job)
+        job.thread.start()
+        return job
+
+    def active_jobs(self) -> list[JobHandle]:
+        with self._lock:
+            return [job for job in self._jobs if job.active]
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every job and wait for them to end."""
+        for job in self.active_jobs():
+            job.stop()
+        for job in list(self._jobs):
+            job.wait(timeout)

@@ -1,0 +1,159 @@
+"""The training loop: in-memory tensors, no DataLoader, one update per `step()` call.
+
+Tiny networks spend ~98% of a step in framework overhead, so the loop keeps the whole
+dataset in tensors on the device, shuffles once per epoch and slices views per batch,
+and only talks to Python (`.item()`) when it must.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from dlbuilder.document import Document
+from dlbuilder.training.evaluation import evaluate, layer_norms
+from dlbuilder.training.losses import compute_loss
+from dlbuilder.training.metrics import EpochRecord, MetricsStream, StepRecord
+from dlbuilder.training.setup import Setup, prepare
+from dlbuilder.training.stopping import EarlyStopping
+
+SNAPSHOT_MAX_PARAMETERS = 100_000  # larger nets keep no weight path (memory)
+
+
+class Diverged(RuntimeError):
+    """The loss or the weights became NaN/Inf; the message says when and what to try."""
+
+
+class Trainer:
+    """Owns model, optimizer and data for one run; `step()` does one mini-batch update."""
+
+    def __init__(self, document: Document, device: str | None = None, metrics: MetricsStream | None = None,
+                 bundle=None):
+        self.setup: Setup = prepare(document, device=device, bundle=bundle)
+        self.metrics = metrics or MetricsStream()
+        s = self.setup
+        self.settings = s.settings
+        self.batch_size = min(s.settings["batch_size"], s.num_train)
+        self.num_train = s.num_train
+        self.updates_per_epoch = math.ceil(s.num_train / self.batch_size)
+        self.epoch = 0  # completed epochs
+        self.step_count = 0
+        self.done = False
+        self.stop_reason = ""
+        self.stopping = EarlyStopping(s.settings) if s.settings["early_stopping"] else None
+        self._generator = torch.Generator().manual_seed(document.seed)
+        self._position = self.num_train  # forces a shuffle on the first step
+        self._pending: list[torch.Tensor] = []
+        self._flush_every = 1 if s.device.type == "cpu" else 50  # GPU: sync rarely
+        self._started = time.perf_counter()
+        self._train_seconds = 0.0
+        self._epoch_examples = 0
+        self._snapshot()
+
+    # -- one update -------------------------------------------------------------------------
+
+    def step(self) -> bool:
+        """One mini-batch update (an epoch ends when its last batch is done); False once finished."""
+        if self.done:
+            return False
+        if self._position >= self.num_train:
+            self._shuffle()
+        tick = time.perf_counter()
+        end = self._position + self.batch_size
+        loss = self._update(self._x[self._position:end], self._t[self._position:end])
+        self._epoch_examples += min(end, self.num_train) - self._position
+        self._position = end
+        self.step_count += 1
+        self._pending.append(loss.detach())
+        if len(self._pending) >= self._flush_every:
+            self._flush()
+        self._train_seconds += time.perf_counter() - tick
+        if self._position >= self.num_train:
+            self._finish_epoch()
+        return not self.done
+
+    def _shuffle(self) -> None:
+        train = self.setup.splits["train"]
+        order = torch.randperm(self.num_train, generator=self._generator).to(self.setup.device)
+        self._x, self._t = train.x[order], train.t[order]
+        self._position = 0
+        self._epoch_examples = 0
+        self._epoch_started = self._train_seconds
+
+    def _update(self, xb: torch.Tensor, tb: torch.Tensor) -> torch.Tensor:
+        s = self.setup
+        s.model.train()
+        with s.autocast():
+            loss = compute_loss(s.loss_fn, s.loss, s.model(xb), tb)
+        total = loss + s.penalty() if s.has_penalty else loss
+        s.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if self.settings["grad_clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(s.model.parameters(), self.settings["grad_clip"], foreach=True)
+        s.optimizer.step()
+        return loss
+
+    def _flush(self) -> None:
+        values = torch.stack(self._pending).float().tolist()
+        first = self.step_count - len(values) + 1
+        self._pending.clear()
+        bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
+        if bad is not None:
+            self._diverged(first + bad)
+        lr = self.setup.optimizer.param_groups[0]["lr"]
+        self.metrics.add_steps([StepRecord(first + i, self.epoch, v, lr) for i, v in enumerate(values)])
+
+    def _diverged(self, step: int) -> None:
+        lr = self.settings["learning_rate"]
+        self.done = True
+        raise Diverged(f"the loss became NaN/Inf at update {step} (epoch {self.epoch + 1}): the learning "
+                       f"rate {lr:g} is probably too high; try {lr / 10:g}, or turn on gradient clipping")
+
+    # -- end of an epoch --------------------------------------------------------------------
+
+    def _finish_epoch(self) -> None:
+        if self._pending:
+            self._flush()
+        self.epoch += 1
+        s = self.setup
+        seconds = self._train_seconds - self._epoch_started
+        train = evaluate(s, s.splits["train_eval"])
+        val = evaluate(s, s.splits["val"]) if len(s.splits["val"]) else None
+        if not math.isfinite(train.loss):
+            self._diverged(self.step_count)
+        weights, grads = layer_norms(s.model)
+        record = EpochRecord(
+            epoch=self.epoch, step=self.step_count, train_loss=train.loss,
+            val_loss=val.loss if val else None, train_metric=train.metric,
+            val_metric=val.metric if val else None,
+            learning_rate=s.optimizer.param_groups[0]["lr"],
+            examples_per_second=self._epoch_examples / seconds if seconds > 0 else 0.0,
+            seconds=time.perf_counter() - self._started, weight_norms=weights, grad_norms=grads)
+        self.metrics.add_epoch(record)
+        monitored = val.loss if val else train.loss
+        s.step_schedule(monitored)
+        self._snapshot()
+        if self.stopping and self.stopping.update(self.epoch, monitored, s.model):
+            self.done, self.stop_reason = True, self.stopping.finish(s.model)
+        elif self.epoch >= self.settings["epochs"]:
+            self.done, self.stop_reason = True, f"finished {self.epoch} epochs"
+
+    def _snapshot(self) -> None:
+        params = list(self.setup.model.parameters())
+        if sum(p.numel() for p in params) <= SNAPSHOT_MAX_PARAMETERS:
+            flat = torch.cat([p.detach().reshape(-1) for p in params]).float().cpu()
+            self.metrics.add_snapshot(self.epoch, flat)
+
+    # -- results ----------------------------------------------------------------------------
+
+    def test_results(self) -> dict:
+        """Final loss and metric on the test set (and the training set) with the current weights."""
+        s = self.setup
+        test = evaluate(s, s.splits["test"]) if len(s.splits["test"]) else None
+        train = evaluate(s, s.splits["train_eval"])
+        return {"train_loss": train.loss, "train_metric": train.metric,
+                "test_loss": test.loss if test else None, "test_metric": test.metric if test else None,
+                "metric_name": s.metric_name}
+

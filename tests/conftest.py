@@ -1,0 +1,15 @@
+"""Shared test set-up: one torch thread (2-core CI machines), GPU marker handling."""
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+HAS_CUDA = torch.cuda.is_available()
+requires_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU; none on this machine")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "gpu" in item.keywords and not HAS_CUDA:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU; none on this machine"))
