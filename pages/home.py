@@ -1,0 +1,36 @@
+"""Start page: what works today, honestly, and how to use it."""
+
+import pandas as pd
+import streamlit as st
+
+from dlbuilder.overview import dataset_rows, layer_rows, preset_rows
+
+st.title("dlbuilder")
+st.markdown(
+    "Build neural networks from layers, train them with PyTorch and watch them learn. "
+    "**Status:** the engine is ready — networks are checked and compiled, trained on the "
+    "built-in datasets, and exported. The drag-and-drop **Build** page and the live "
+    "**Train** dashboard are being built and will appear in the menu when they work."
+)
+
+st.header("Ready-made networks")
+st.caption("Each one is checked and compiled by the engine right now; 'parameters' is its real count.")
+st.table(pd.DataFrame(preset_rows()).set_index("preset"))
+
+left, right = st.columns(2)
+with left:
+    st.header("Layers")
+    st.table(pd.DataFrame(layer_rows()).set_index("layer"))
+with right:
+    st.header("Datasets")
+    st.table(pd.DataFrame(dataset_rows()).set_index("dataset"))
+
+st.header("Use it today from the command line")
+st.code(
+    "python -m dlbuilder presets                       # list the networks above\n"
+    "python -m dlbuilder show lenet > lenet.json       # a network as an editable document\n"
+    "python -m dlbuilder validate lenet.json           # every problem, each naming its layer\n"
+    "python -m dlbuilder export lenet.json --to python -o lenet.py   # standalone PyTorch code\n"
+    "python -m dlbuilder train lenet.json --epochs 20 --out runs/lenet",
+    language="bash",
+)
