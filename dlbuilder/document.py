@@ -165,11 +165,15 @@ def parse_json(text: str | bytes) -> Any:
     if len(text) > MAX_DOCUMENT_BYTES:
         raise DocumentError([f"document is {len(text):,} bytes; at most {MAX_DOCUMENT_BYTES:,} allowed"])
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         raise DocumentError(["document is nested too deeply to be a network"]) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DocumentError([f"not valid JSON: {error}"]) from None
+
+
+def _reject_constant(name: str) -> None:
+    raise DocumentError([f"{name} is not a number a network can use: write a finite number"])
 
 
 def load_document(source: str | bytes | dict) -> Document:
@@ -314,5 +318,8 @@ class _Reader:
                 self.fail(f"edge #{index + 1} must be {{'source': id, 'target': id, 'slot': 0-63}}")
                 continue
             self.keys(f"edge #{index + 1}", entry, EDGE_KEYS)
-            edges.append(Edge(entry["source"][:40], entry["target"][:40], entry.get("slot", 0)))
+            if max(len(entry["source"]), len(entry["target"])) > 40:
+                self.fail(f"edge #{index + 1}: node ids have at most 40 characters")
+                continue
+            edges.append(Edge(entry["source"], entry["target"], entry.get("slot", 0)))
         return edges

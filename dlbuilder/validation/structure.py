@@ -50,19 +50,22 @@ def check_params_of_nodes(document: Document, report: ValidationReport, limits: 
 
 
 def check_edges(document: Document, report: ValidationReport, limits: ResourceLimits) -> None:
-    ids = {n.id for n in document.nodes}
+    ids = {n.id: n for n in document.nodes}
     seen = set()
     for edge in document.edges:
+        # A merge may take the same source on two slots (Add(x, x) = 2x); other layers may not.
+        merge = edge.target in ids and LAYERS[ids[edge.target].type].max_inputs != 1
+        key = (edge.source, edge.target, edge.slot) if merge else (edge.source, edge.target)
         missing = [end for end in (edge.source, edge.target) if end not in ids]
         if missing:
             report.problems.append(Problem("edges", None, f"edge {edge.source} -> {edge.target}: there is no "
                                            f"node {missing[0]!r}: delete the edge"))
         elif edge.source == edge.target:
             report.problems.append(Problem("edges", edge.source, "is connected to itself: delete that edge"))
-        elif (edge.source, edge.target) in seen:
+        elif key in seen:
             report.problems.append(Problem("edges", edge.target, f"is connected to {edge.source} twice: "
                                            "delete one edge"))
-        seen.add((edge.source, edge.target))
+        seen.add(key)
 
 
 def build_graph(document: Document) -> nx.DiGraph:
