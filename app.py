@@ -2,8 +2,13 @@
 
 import streamlit as st
 
+from dlbuilder.ui import session
+
 st.set_page_config(page_title="dlbuilder", page_icon="🧠", layout="wide")
+session.load_from_link()
 navigation = st.navigation([
     st.Page("pages/home.py", title="Start", icon="🏠", default=True),
+    st.Page("pages/build.py", title="Build", icon="🧱"),
 ])
 navigation.run()
+session.publish_link()

@@ -7,7 +7,7 @@ from typing import Any
 
 from dlbuilder.document import SCHEMA_VERSION, Document, load_document
 
-X_STEP, Y_STEP = 200, 120
+X_STEP, Y_STEP = 200, 130
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from dlbuilder.overview import dataset_rows, layer_rows, preset_rows
+from dlbuilder.ui import session
+
+session.ensure_app_navigation()
 
 st.title("dlbuilder")
 st.markdown(

@@ -46,12 +46,18 @@ class LayerType:
     def summary(self, params: dict) -> str:
         """Key parameters for a diagram node, e.g. "units=4, tanh"."""
         shown = []
-        for param in self.params[:3]:
+        for index, param in enumerate(self.params):
             value = params.get(param.name, param.default)
-            if param.kind == "bool" or value in ("identity", "", (), []):
+            default = list(param.default) if isinstance(param.default, tuple) else param.default
+            key = index == 0 or param.name == "activation"
+            if param.kind == "bool" or value in ("identity", "", (), []) or (not key and value == default):
                 continue
-            shown.append(str(value) if param.name == "activation" else f"{param.name}={value}")
-        return ", ".join(shown)
+            shown.append(str(value) if param.name == "activation" else f"{param.name}={_short(value)}")
+        return ", ".join(shown[:3])
+
+
+def _short(value) -> str:
+    return "x".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
 
 
 ACTIVATIONS: dict[str, Call] = {

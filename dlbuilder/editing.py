@@ -1,0 +1,197 @@
+"""Graph edits a student makes in the editor, as pure functions: document in, new document out.
+
+Returning new documents (never mutating) makes undo/redo a plain list of documents.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import networkx as nx
+
+from dlbuilder.datasets import DATASETS
+from dlbuilder.document import DataChoice, Document, Edge, Node
+from dlbuilder.layers import LAYERS
+from dlbuilder.params import fill_defaults
+
+COLUMN, ROW = 200, 130  # layout grid in canvas pixels
+
+
+class EditError(ValueError):
+    """An edit that cannot be made; the message says why."""
+
+
+def _copy(document: Document) -> Document:
+    return copy.deepcopy(document)
+
+
+def new_node_id(document: Document, layer_type: str) -> str:
+    """The next free id for a layer type: dense1, dense2, ... (input/output without a number first)."""
+    taken = {n.id for n in document.nodes}
+    base = re.sub(r"[^a-z0-9_]", "", layer_type)[:30] or "node"
+    if base in ("input", "output") and base not in taken:
+        return base
+    number = 1
+    while f"{base}{number}" in taken:
+        number += 1
+    return f"{base}{number}"
+
+
+def add_node(document: Document, layer_type: str, position: tuple[float, float] | None = None,
+             params: dict | None = None) -> tuple[Document, str]:
+    """Add a layer with default params; placed right of the rightmost node unless `position` is given."""
+    if layer_type not in LAYERS:
+        raise EditError(f"unknown layer type {layer_type!r}")
+    result = _copy(document)
+    node_id = new_node_id(result, layer_type)
+    if position is None:
+        placed = [n.position for n in result.nodes if n.position is not None]
+        position = (max((p[0] for p in placed), default=-COLUMN) + COLUMN, 0.0)
+    result.nodes.append(Node(node_id, layer_type, fill_defaults(LAYERS[layer_type].params, params or {}),
+                             position))
+    return result, node_id
+
+
+def remove_node(document: Document, node_id: str) -> Document:
+    """Delete a node and every edge touching it; the remaining inputs of merges keep their order."""
+    result = _copy(document)
+    result.nodes = [n for n in result.nodes if n.id != node_id]
+    result.edges = [e for e in result.edges if node_id not in (e.source, e.target)]
+    return _renumber_slots(result)
+
+
+def connect(document: Document, source: str, target: str) -> Document:
+    """Add an edge into the next free input slot of `target`."""
+    ids = {n.id for n in document.nodes}
+    if source not in ids or target not in ids:
+        raise EditError(f"cannot connect {source} to {target}: both must be nodes of the network")
+    if any(e.source == source and e.target == target for e in document.edges):
+        return document
+    result = _copy(document)
+    slot = len([e for e in result.edges if e.target == target])
+    result.edges.append(Edge(source, target, slot))
+    return result
+
+
+def disconnect(document: Document, source: str, target: str) -> Document:
+    """Remove the edge(s) from `source` into `target`."""
+    result = _copy(document)
+    result.edges = [e for e in result.edges if not (e.source == source and e.target == target)]
+    return _renumber_slots(result)
+
+
+def _renumber_slots(document: Document) -> Document:
+    """Slots of each node's inputs become 0..n-1 again, keeping their order."""
+    edges = []
+    for target in dict.fromkeys(e.target for e in document.edges):
+        incoming = sorted((e for e in document.edges if e.target == target), key=lambda e: e.slot)
+        edges += [Edge(e.source, e.target, slot) for slot, e in enumerate(incoming)]
+    document.edges = edges
+    return document
+
+
+def set_input_order(document: Document, node_id: str, sources: list[str]) -> Document:
+    """Reorder the inputs of a merge (Concat, CrossAttention): slot i comes from sources[i]."""
+    incoming = [e.source for e in document.incoming(node_id)]
+    if sorted(incoming) != sorted(sources):
+        raise EditError(f"{node_id} takes its inputs from {', '.join(incoming)}: reorder those")
+    result = _copy(document)
+    others = [e for e in result.edges if e.target != node_id]
+    result.edges = others + [Edge(source, node_id, slot) for slot, source in enumerate(sources)]
+    return result
+
+
+def set_params(document: Document, node_id: str, params: dict) -> Document:
+    """Replace some parameters of a node (values are checked by validation, not here)."""
+    result = _copy(document)
+    node = result.node(node_id)
+    node.params = {**node.params, **params}
+    return result
+
+
+def move_nodes(document: Document, positions: dict[str, tuple[float, float]]) -> Document:
+    """Set editor positions (no effect on the network itself)."""
+    result = _copy(document)
+    for node in result.nodes:
+        if node.id in positions:
+            node.position = (float(positions[node.id][0]), float(positions[node.id][1]))
+    return result
+
+
+def auto_layout(document: Document) -> Document:
+    """Columns by depth from the inputs (left to right), rows spread around the middle."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(n.id for n in document.nodes)
+    graph.add_edges_from((e.source, e.target) for e in document.edges
+                         if e.source in graph and e.target in graph)
+    if not nx.is_directed_acyclic_graph(graph):
+        return document
+    depth: dict[str, int] = {}
+    for node_id in nx.topological_sort(graph):
+        depth[node_id] = max((depth[p] + 1 for p in graph.predecessors(node_id)), default=0)
+    columns: dict[int, list[str]] = {}
+    for node in document.nodes:
+        columns.setdefault(depth[node.id], []).append(node.id)
+    positions = {}
+    for column, members in columns.items():
+        for row, node_id in enumerate(members):
+            positions[node_id] = (column * COLUMN, (row - (len(members) - 1) / 2) * ROW)
+    return move_nodes(document, positions)
+
+
+def set_dataset(document: Document, name: str) -> Document:
+    """Choose a dataset (with its default settings); inputs and outputs follow it."""
+    if name not in DATASETS:
+        raise EditError(f"unknown dataset {name!r}")
+    result = _copy(document)
+    result.data = DataChoice(name, fill_defaults(DATASETS[name].params, {}))
+    return result
+
+
+def network_for_dataset(name: str) -> Document:
+    """A sensible starting network sized for a dataset: an MLP for vectors, a small CNN for images."""
+    info = DATASETS[name].describe(fill_defaults(DATASETS[name].params, {}))
+    if len(info.input_shape) == 3:
+        chain = [("input", {}), ("conv2d", {"out_channels": 8, "padding": "same"}), ("maxpool2d", {}),
+                 ("flatten", {}), ("dense", {"units": 32}), ("output", {})]
+    else:
+        chain = [("input", {}), ("dense", {"units": 8}), ("dense", {"units": 8}), ("output", {})]
+    task = "classification" if info.task == "classification" else "regression"
+    document = set_dataset(Document(nodes=[], edges=[], name=f"New network for {name}"), name)
+    previous = None
+    for column, (layer_type, params) in enumerate(chain):
+        if layer_type == "output":
+            params = {"task": task}
+        document, node_id = add_node(document, layer_type, (column * COLUMN, 0.0), params)
+        if previous:
+            document = connect(document, previous, node_id)
+        previous = node_id
+    return document
+
+
+def insert_after(document: Document, node_id: str, layer_type: str) -> tuple[Document, str]:
+    """Add a layer right after `node_id`: it takes over that node's outgoing edges; later nodes shift right."""
+    anchor = document.node(node_id)
+    x, y = anchor.position or (0.0, 0.0)
+    shifted = {n.id: (n.position[0] + COLUMN, n.position[1]) for n in document.nodes
+               if n.position is not None and n.position[0] > x}
+    result, new_id = add_node(move_nodes(document, shifted), layer_type, (x + COLUMN, y))
+    if LAYERS[layer_type].max_inputs == 0:
+        return result, new_id  # an Input takes nothing in
+    outgoing = [e for e in result.edges if e.source == node_id]
+    result.edges = [e for e in result.edges if e.source != node_id]
+    result.edges += [Edge(new_id, e.target, e.slot) for e in outgoing] + [Edge(node_id, new_id, 0)]
+    return result, new_id
+
+
+def set_inputs(document: Document, node_id: str, sources: list[str]) -> Document:
+    """Make `sources` (in this order: slot 0, 1, ...) the only inputs of `node_id`."""
+    ids = {n.id for n in document.nodes}
+    unknown = [s for s in sources if s not in ids or s == node_id]
+    if unknown:
+        raise EditError(f"{node_id} cannot take input from {unknown[0]}")
+    result = _copy(document)
+    result.edges = [e for e in result.edges if e.target != node_id]
+    result.edges += [Edge(source, node_id, slot) for slot, source in enumerate(sources)]
+    return result
