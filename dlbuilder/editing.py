@@ -16,6 +16,10 @@ from dlbuilder.layers import LAYERS
 from dlbuilder.params import fill_defaults
 
 COLUMN, ROW = 200, 130  # layout grid in canvas pixels
+# Short names students see on the canvas: conv1, pool1 rather than conv2d1, maxpool2d1.
+ID_PREFIXES = {"conv2d": "conv", "maxpool2d": "pool", "avgpool2d": "avgpool", "global_avg_pool": "gap",
+               "self_attention": "attention", "cross_attention": "cross", "batchnorm": "bn",
+               "layernorm": "norm", "leaky_relu": "lrelu"}
 
 
 class EditError(ValueError):
@@ -29,7 +33,7 @@ def _copy(document: Document) -> Document:
 def new_node_id(document: Document, layer_type: str) -> str:
     """The next free id for a layer type: dense1, dense2, ... (input/output without a number first)."""
     taken = {n.id for n in document.nodes}
-    base = re.sub(r"[^a-z0-9_]", "", layer_type)[:30] or "node"
+    base = ID_PREFIXES.get(layer_type) or re.sub(r"[^a-z0-9_]", "", layer_type)[:30] or "node"
     if base in ("input", "output") and base not in taken:
         return base
     number = 1

@@ -12,7 +12,7 @@ report = validate(document)
 selected = session.selected()
 
 st.title("Build a network")
-notice = session.pop_notice()
+notice = session.notice()
 if notice:
     getattr(st, notice[0])(notice[1])
 build_panels.toolbar(document)

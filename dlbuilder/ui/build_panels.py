@@ -7,7 +7,7 @@ import streamlit as st
 
 from dlbuilder.datasets import DATASETS
 from dlbuilder.document import Document
-from dlbuilder.editing import EditError, add_node, insert_after, network_for_dataset, remove_node, set_dataset, set_inputs, set_params
+from dlbuilder.editing import EditError, add_node, auto_layout, insert_after, network_for_dataset, remove_node, set_dataset, set_inputs, set_params
 from dlbuilder.layers import CATEGORIES, LAYERS
 from dlbuilder.presets import PRESETS
 from dlbuilder.ui import session
@@ -20,7 +20,8 @@ PALETTE_ORDER = ("input/output", "core", "activation", "regularisation", "convol
 
 def toolbar(document: Document) -> None:
     """Presets, dataset, a fresh network for the dataset, undo/redo."""
-    preset_col, data_col, fresh_col, undo_col, redo_col = st.columns([3, 3, 2, 1, 1], vertical_alignment="bottom")
+    preset_col, data_col, fresh_col, tidy_col, undo_col, redo_col = st.columns([3, 3, 2, 1, 1, 1],
+                                                                               vertical_alignment="bottom")
     preset_col.selectbox("Start from a preset", list(PRESETS), format_func=lambda n: PRESETS[n].title,
                          index=None, placeholder="Choose a ready-made network…", key="dlb_preset",
                          on_change=_load_preset, help="Replaces the current network (Undo brings it back).")
@@ -33,6 +34,8 @@ def toolbar(document: Document) -> None:
     fresh_col.button("New network for it", disabled=current is None, width="stretch", key="dlb_fresh",
                      on_click=lambda: session.commit(network_for_dataset(current)),
                      help="A small starting network sized for this dataset.")
+    tidy_col.button("Tidy", key="dlb_tidy", width="stretch", help="Lay the layers out left to right by depth.",
+                    on_click=lambda: session.commit(auto_layout(session.document())))
     undo_col.button("↶ Undo", disabled=not session.can_undo(), width="stretch", key="dlb_undo",
                     on_click=session.undo)
     redo_col.button("↷ Redo", disabled=not session.can_redo(), width="stretch", key="dlb_redo",

@@ -75,12 +75,16 @@ def select(node_id: str | None) -> None:
 
 
 def notify(kind: str, message: str) -> None:
-    """Keep a message to show once on the next run (after an action that reruns the page)."""
-    st.session_state[NOTICE] = (kind, message)
+    """A message ("success", "warning", "error") shown until the network is next edited."""
+    st.session_state[NOTICE] = (kind, message, revision())  # call after the commit it reports
 
 
-def pop_notice() -> tuple[str, str] | None:
-    return st.session_state.pop(NOTICE, None)
+def notice() -> tuple[str, str] | None:
+    """The current message as (kind, text), or None once the network has changed since."""
+    stored = st.session_state.get(NOTICE)
+    if stored is None or revision() > stored[2]:
+        return None
+    return stored[0], stored[1]
 
 
 def load_from_link() -> None:
