@@ -17,7 +17,7 @@ run: install
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -199,3 +199,19 @@ def set_inputs(document: Document, node_id: str, sources: list[str]) -> Document
     result.edges = [e for e in result.edges if e.target != node_id]
     result.edges += [Edge(source, node_id, slot) for slot, source in enumerate(sources)]
     return result
+
+
+def set_training(document: Document, settings: dict, seed: int | None = None) -> Document:
+    """Replace the training settings (and the seed); values are checked by validation."""
+    result = _copy(document)
+    result.training = {**result.training, **settings}
+    if seed is not None:
+        result.seed = int(seed)
+    return result
+
+
+def set_data_params(document: Document, params: dict) -> Document:
+    """Change the current dataset's settings (noise, split, input features, ...)."""
+    result = _copy(document)
+    result.data.params = {**result.data.params, **params}
+    return result

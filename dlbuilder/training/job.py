@@ -135,6 +135,7 @@ class JobHandle:
     def _loop(self, trainer: Trainer) -> None:
         while True:
             if not self._may_step():
+                trainer.flush()
                 self._end("stopped", self.message or f"stopped by the user at epoch {trainer.epoch}")
                 return
             if not trainer.step():
@@ -157,6 +158,8 @@ class JobHandle:
                 if self._single_steps:
                     self._single_steps -= 1
                     return True
+                if self.status != "paused" and self.trainer is not None:
+                    self.trainer.flush()  # the paused view shows every update made so far
                 self.status = "paused"
                 self._wake.wait(timeout=1.0)
 

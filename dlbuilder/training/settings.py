@@ -47,3 +47,30 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Param("device", "choice", "auto", "Where to train: auto = GPU if there is one.", choices=DEVICE_NAMES),
     Param("mixed_precision", "bool", False, "GPU only: compute in bfloat16 where it is safe."),
 )
+
+SETTING_GROUPS: dict[str, tuple[str, ...]] = {
+    "Loss and optimizer": ("loss", "optimizer", "learning_rate", "momentum", "beta1", "beta2"),
+    "Learning-rate schedule": ("schedule", "step_size", "gamma", "plateau_patience", "plateau_factor"),
+    "Batches and epochs": ("batch_size", "epochs", "subset"),
+    "Regularisation and init": ("l1", "l2", "grad_clip", "init"),
+    "Early stopping": ("early_stopping", "patience", "min_delta", "restore_best"),
+    "Device": ("device", "mixed_precision"),
+}
+
+
+def relevant_settings(settings: dict) -> set[str]:
+    """The settings that matter for the current choices (momentum only for SGD with momentum, ...)."""
+    shown = {p.name for p in TRAINING_PARAMS}
+    optimizer, schedule = settings.get("optimizer"), settings.get("schedule")
+    if optimizer not in ("momentum", "nesterov"):
+        shown.discard("momentum")
+    if optimizer not in ("adam", "adamw"):
+        shown.discard("beta1")
+    if optimizer not in ("adam", "adamw", "rmsprop"):
+        shown.discard("beta2")
+    wanted = {"step": {"step_size", "gamma"}, "exponential": {"gamma"},
+              "plateau": {"plateau_patience", "plateau_factor"}}.get(schedule, set())
+    shown -= {"step_size", "gamma", "plateau_patience", "plateau_factor"} - wanted
+    if not settings.get("early_stopping"):
+        shown -= {"patience", "min_delta", "restore_best"}
+    return shown

@@ -9,9 +9,13 @@ import streamlit as st
 from dlbuilder.params import Param
 
 
-def param_input(param: Param, value: Any, key: str) -> Any:
+def param_input(param: Param, value: Any, key: str, slider: bool = False) -> Any:
     """One widget for `param` showing `value`; returns what the student entered (checked later)."""
     label = param.name.replace("_", " ")
+    if slider and param.kind in ("int", "float") and param.min is not None and param.max is not None:
+        cast = int if param.kind == "int" else float
+        return cast(st.slider(label, min_value=cast(param.min), max_value=cast(param.max),
+                              value=cast(_number(value, param)), key=key, help=param.doc))
     if param.kind == "bool":
         return st.toggle(label, value=bool(value), key=key, help=param.doc)
     if param.kind == "choice":

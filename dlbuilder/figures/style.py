@@ -1,0 +1,86 @@
+"""Shared look of every figure: projector-sized fonts, thick lines, one colour per split and class."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+FONT_SIZE = 16
+TITLE_SIZE = 18
+LINE_WIDTH = 3
+MARKER_SIZE = 9
+HEIGHT = 380
+MARGIN = dict(l=64, r=16, t=48, b=56)
+FONT_FAMILY = "Arial, Helvetica, sans-serif"
+
+SPLIT_COLOURS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c"}
+SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
+PREVIOUS_DASH = "dash"
+MARK_COLOUR = "#444444"  # best-epoch and early-stop markers
+WRONG_COLOUR = "#d62728"
+RIGHT_COLOUR = "#222222"
+
+# Playground: class 0 (its -1) orange, class 1 (its +1) blue, white where the net is unsure
+PLAYGROUND_ORANGE = "#f59322"
+PLAYGROUND_BLUE = "#0877bd"
+NEUTRAL = "#f2f2f2"
+DIVERGING = [[0.0, PLAYGROUND_ORANGE], [0.5, NEUTRAL], [1.0, PLAYGROUND_BLUE]]
+# colour-blind-friendly (Okabe-Ito, then Tableau) for 3 or more classes
+QUALITATIVE = ("#e69f00", "#0072b2", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#f0e442",
+               "#000000", "#8c564b", "#7f7f7f")
+SERIES_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                  "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def class_colours(num_classes: int) -> list[str]:
+    """Orange and blue for two classes (as in Playground), a qualitative palette otherwise."""
+    if num_classes <= 2:
+        return [PLAYGROUND_ORANGE, PLAYGROUND_BLUE]
+    return [QUALITATIVE[c % len(QUALITATIVE)] for c in range(num_classes)]
+
+
+def split_colour(split: str) -> str:
+    return SPLIT_COLOURS.get(split, MARK_COLOUR)
+
+
+def mix_with_white(colour: str, amount: float) -> str:
+    """`colour` faded towards white: amount 1 keeps it, 0 gives white (for confidence shading)."""
+    channels = [round(255 - (255 - int(colour[i:i + 2], 16)) * amount) for i in (1, 3, 5)]
+    return "rgb({},{},{})".format(*channels)
+
+
+def as_array(values, dtype=np.float64) -> np.ndarray:
+    """A numpy array from lists, numpy or CPU/GPU tensors (figures never need torch itself)."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values, dtype=dtype)
+
+
+def downsample(count: int, max_points: int) -> np.ndarray:
+    """Indices of at most `max_points` evenly spread rows of `count`, always with the last one."""
+    if count <= max_points:
+        return np.arange(count)
+    return np.unique(np.linspace(0, count - 1, max_points).round().astype(np.int64))
+
+
+def new_figure(height: int = HEIGHT, uirevision: str = "figure", x_title: str = "",
+               y_title: str = "", title: str = "") -> go.Figure:
+    """An empty figure with the shared layout: large fonts, tight margins, legend on top."""
+    figure = go.Figure()
+    figure.update_layout(
+        height=height, margin={**MARGIN, "t": MARGIN["t"] + (36 if title else 0)}, uirevision=uirevision, template="plotly_white",
+        font=dict(size=FONT_SIZE, family=FONT_FAMILY),
+        title=dict(text=title, font=dict(size=TITLE_SIZE), x=0.01, y=0.99, yanchor="top"),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0,
+                    font=dict(size=FONT_SIZE)),
+        hoverlabel=dict(font_size=FONT_SIZE))
+    figure.update_xaxes(title=dict(text=x_title, font=dict(size=FONT_SIZE)), tickfont=dict(size=FONT_SIZE))
+    figure.update_yaxes(title=dict(text=y_title, font=dict(size=FONT_SIZE)), tickfont=dict(size=FONT_SIZE))
+    return figure
+
+
+def equal_axes(figure: go.Figure, x_range, y_range) -> None:
+    """One unit is as long on x as on y, clipped to the given ranges (2-D data)."""
+    figure.update_xaxes(range=list(x_range), constrain="domain", zeroline=False, showgrid=False)
+    figure.update_yaxes(range=list(y_range), scaleanchor="x", scaleratio=1, constrain="domain",
+                        zeroline=False, showgrid=False)

@@ -1,0 +1,79 @@
+"""Training jobs as the pages see them: one shared runner per server, one job per browser session."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from dlbuilder.document import Document
+from dlbuilder.training.job import JobHandle, ThreadRunner
+from dlbuilder.training.metrics import EpochRecord
+from dlbuilder.validation import validate
+
+JOB = "state.job"
+PREVIOUS = "state.previous_run"  # the last run's epoch records, for A/B overlays
+HEARTBEAT_TIMEOUT = 30.0  # seconds without a live page before a job stops itself
+
+
+@st.cache_resource
+def runner() -> ThreadRunner:
+    """The server's one runner: caps concurrent jobs (DLBUILDER_MAX_JOBS, default 8)."""
+    text = os.environ.get("DLBUILDER_MAX_JOBS", "")
+    return ThreadRunner(max_active=int(text) if text.isdigit() and int(text) > 0 else 8,
+                        heartbeat_timeout=HEARTBEAT_TIMEOUT)
+
+
+def current() -> JobHandle | None:
+    return st.session_state.get(JOB)
+
+
+def previous_run() -> list[EpochRecord] | None:
+    return st.session_state.get(PREVIOUS)
+
+
+def start(document: Document) -> str | None:
+    """Stop this session's job (keeping its curves as the previous run) and start a new one.
+
+    Returns an error message for the student, or None when the job started.
+    """
+    if document.data is None:
+        return "Choose a dataset first (Data, on the left)."
+    report = validate(document)
+    if not report.ok:
+        return ("The network has problems; fix them on the Build page: "
+                + "; ".join(str(p) for p in report.problems[:3]))
+    old = current()
+    if old is not None:
+        old.stop()
+        epochs = old.metrics.epochs()
+        if epochs:
+            st.session_state[PREVIOUS] = epochs
+    try:
+        st.session_state[JOB] = runner().submit(document)
+    except RuntimeError as error:
+        return str(error)
+    return None
+
+
+def stop() -> None:
+    job = current()
+    if job is not None:
+        job.stop()
+
+
+def forget() -> None:
+    """Stop the job and drop it (Reset): the next start begins from the seed's initial weights."""
+    stop()
+    st.session_state.pop(JOB, None)
+
+
+@st.fragment(run_every=5)
+def keep_alive() -> None:
+    """Runs on every page: tells the job its page is still open and shows its state in the sidebar."""
+    job = current()
+    if job is None:
+        return
+    job.heartbeat()
+    snapshot = job.snapshot()
+    st.caption(f"Training: **{snapshot.status}** · epoch {snapshot.epoch}/{snapshot.total_epochs}")
