@@ -91,9 +91,8 @@ def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Outputs for `x` in chunks of CHUNK rows, as float32 on the CPU (call inside `evaluating`)."""
     device = model_device(model)
     x = torch.as_tensor(x)
-    outputs = [model(x[start:start + CHUNK].to(device)).float().cpu()
-               for start in range(0, len(x), CHUNK)]
-    return torch.cat(outputs) if outputs else torch.empty(0)
+    starts = range(0, len(x), CHUNK) if len(x) else [0]  # an empty batch still gives (0, units)
+    return torch.cat([model(x[start:start + CHUNK].to(device)).float().cpu() for start in starts])
 
 
 def class_probabilities_of(output: torch.Tensor) -> torch.Tensor:

@@ -10,11 +10,16 @@ session.ensure_app_navigation()
 
 st.title("dlbuilder")
 st.markdown(
-    "Build neural networks from layers, train them with PyTorch and watch them learn. "
-    "**Status:** the engine is ready — networks are checked and compiled, trained on the "
-    "built-in datasets, and exported. The drag-and-drop **Build** page and the live "
-    "**Train** dashboard are being built and will appear in the menu when they work."
+    "Build neural networks from layers, train them with PyTorch and watch them learn.\n\n"
+    "1. **Build** — click layers together on a canvas (or start from a preset below); every layer "
+    "shows its output shape and parameter count, and problems are named with what to change.\n"
+    "2. **Train** — pick the data, loss, optimizer and schedule, press Start and watch the loss "
+    "curves and the decision boundary form live; early stopping, dropout A/B runs, a tiny-subset "
+    "check.\n"
+    "3. **Share** — the address bar always holds a link that reopens the whole setup."
 )
+st.page_link("pages/build.py", label="Open the Build page", icon=":material/account_tree:")
+st.page_link("pages/train.py", label="Open the Train page", icon=":material/monitoring:")
 
 st.header("Ready-made networks")
 st.caption("Each one is checked and compiled by the engine right now; 'parameters' is its real count.")

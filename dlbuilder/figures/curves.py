@@ -36,10 +36,11 @@ def _add_split_lines(figure: go.Figure, epochs: Sequence, attributes: dict[str, 
         if not len(x):
             continue
         name = SPLIT_NAMES[split]
+        dash = PREVIOUS_DASH if previous else "solid"
         figure.add_trace(go.Scatter(
             x=x, y=y, mode="lines+markers" if len(x) == 1 else "lines",
             name=f"previous run: {name}" if previous else name,
-            line=dict(color=SPLIT_COLOURS[split], width=LINE_WIDTH, dash=PREVIOUS_DASH if previous else "solid"),
+            line=dict(color=SPLIT_COLOURS[split], width=LINE_WIDTH, dash=dash),
             marker=dict(size=MARKER_SIZE), opacity=0.55 if previous else 1.0, legendgroup=name,
             hovertemplate=f"{name}<br>epoch %{{x}}<br>%{{y:.4g}}<extra></extra>"))
 
@@ -69,10 +70,16 @@ def _value_at(epochs: Sequence, epoch: int) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+def _mark_epoch(figure: go.Figure, epoch: int, text: str, dash: str, right: bool, y: float) -> None:
+    """A vertical line at `epoch`, labelled at height `y` (0-1 of the plot) on its right or left."""
+    figure.add_vline(x=epoch, line=dict(color=MARK_COLOUR, width=LINE_WIDTH, dash=dash))
+    figure.add_annotation(x=epoch, y=y, xref="x", yref="paper", text=text, showarrow=False,
+                          xanchor="left" if right else "right", yanchor="top", xshift=6 if right else -6,
+                          font=dict(size=FONT_SIZE, color=MARK_COLOUR), bgcolor="rgba(255,255,255,0.7)")
+
+
 def _mark_best(figure: go.Figure, epochs: Sequence, best_epoch: int) -> None:
-    figure.add_vline(x=best_epoch, line=dict(color=MARK_COLOUR, width=LINE_WIDTH, dash="dot"),
-                     annotation_text=f"best epoch {best_epoch}", annotation_position="top right",
-                     annotation_font_size=FONT_SIZE)
+    _mark_epoch(figure, best_epoch, f"best epoch {best_epoch}", "dot", right=True, y=1.0)
     value = _value_at(epochs, best_epoch)
     if value is not None:
         figure.add_trace(go.Scatter(
@@ -82,9 +89,8 @@ def _mark_best(figure: go.Figure, epochs: Sequence, best_epoch: int) -> None:
 
 
 def _mark_stop(figure: go.Figure, stopped_epoch: int) -> None:
-    figure.add_vline(x=stopped_epoch, line=dict(color=MARK_COLOUR, width=LINE_WIDTH, dash="dash"),
-                     annotation_text=f"early stop (epoch {stopped_epoch})",
-                     annotation_position="bottom left", annotation_font_size=FONT_SIZE)
+    # one row lower than the best-epoch label, so the two never overlap
+    _mark_epoch(figure, stopped_epoch, f"early stop (epoch {stopped_epoch})", "dash", right=False, y=0.88)
 
 
 def loss_figure(epochs: Sequence, steps: Sequence | None = None, log_scale: bool = False,

@@ -32,7 +32,8 @@ def norms_figure(epochs: Sequence, kind: str = "grad", height: int = HEIGHT) -> 
     records = [epochs[i] for i in keep]
     x = np.array([record.epoch for record in records], dtype=np.float64)
     for index, node in enumerate(node_order(records, attribute)):
-        values = np.array([getattr(record, attribute).get(node, np.nan) for record in records], dtype=np.float64)
+        values = np.array([getattr(record, attribute).get(node, np.nan) for record in records],
+                          dtype=np.float64)
         values[~(values > 0)] = np.nan  # a log axis cannot show 0: leave a gap
         figure.add_trace(go.Scatter(
             x=x, y=values, mode="lines+markers" if len(x) == 1 else "lines", name=node,

@@ -39,10 +39,6 @@ def class_colours(num_classes: int) -> list[str]:
     return [QUALITATIVE[c % len(QUALITATIVE)] for c in range(num_classes)]
 
 
-def split_colour(split: str) -> str:
-    return SPLIT_COLOURS.get(split, MARK_COLOUR)
-
-
 def mix_with_white(colour: str, amount: float) -> str:
     """`colour` faded towards white: amount 1 keeps it, 0 gives white (for confidence shading)."""
     channels = [round(255 - (255 - int(colour[i:i + 2], 16)) * amount) for i in (1, 3, 5)]
@@ -56,6 +52,9 @@ def as_array(values, dtype=np.float64) -> np.ndarray:
     return np.asarray(values, dtype=dtype)
 
 
+GRID_COLOUR = "#EBF0F8"  # plotly_white's grid
+
+
 def downsample(count: int, max_points: int) -> np.ndarray:
     """Indices of at most `max_points` evenly spread rows of `count`, always with the last one."""
     if count <= max_points:
@@ -66,16 +65,21 @@ def downsample(count: int, max_points: int) -> np.ndarray:
 def new_figure(height: int = HEIGHT, uirevision: str = "figure", x_title: str = "",
                y_title: str = "", title: str = "") -> go.Figure:
     """An empty figure with the shared layout: large fonts, tight margins, legend on top."""
-    figure = go.Figure()
+    # No named template: copying "plotly_white" into every figure cost ~25 ms, too slow for
+    # a dashboard redrawn 5 times a second; these few settings give the same white look.
+    figure = go.Figure(_validate=False)  # our own builders make valid figures; validation costs ms
     figure.update_layout(
-        height=height, margin={**MARGIN, "t": MARGIN["t"] + (36 if title else 0)}, uirevision=uirevision, template="plotly_white",
+        height=height, margin={**MARGIN, "t": MARGIN["t"] + (36 if title else 0)},
+        uirevision=uirevision, template="none", paper_bgcolor="white", plot_bgcolor="white",
         font=dict(size=FONT_SIZE, family=FONT_FAMILY),
         title=dict(text=title, font=dict(size=TITLE_SIZE), x=0.01, y=0.99, yanchor="top"),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0,
                     font=dict(size=FONT_SIZE)),
         hoverlabel=dict(font_size=FONT_SIZE))
-    figure.update_xaxes(title=dict(text=x_title, font=dict(size=FONT_SIZE)), tickfont=dict(size=FONT_SIZE))
-    figure.update_yaxes(title=dict(text=y_title, font=dict(size=FONT_SIZE)), tickfont=dict(size=FONT_SIZE))
+    axis = dict(gridcolor=GRID_COLOUR, linecolor=GRID_COLOUR, zerolinecolor=GRID_COLOUR, zerolinewidth=2,
+                automargin=True, tickfont=dict(size=FONT_SIZE))
+    figure.update_xaxes(title=dict(text=x_title, font=dict(size=FONT_SIZE)), **axis)
+    figure.update_yaxes(title=dict(text=y_title, font=dict(size=FONT_SIZE)), **axis)
     return figure
 
 

@@ -50,6 +50,7 @@ class Setup:
     settings: dict
     splits: dict[str, Split]
     info: dict = field(default_factory=dict)
+    bundle: DatasetBundle | None = None  # the generated data as made (CPU), for views and previews
     mixed_precision: bool = False
     penalised: list[torch.Tensor] = field(default_factory=list)
 
@@ -119,7 +120,7 @@ def prepare(document: Document, device: str | None = None, bundle: DatasetBundle
             "test_examples": len(splits["test"]), "mixed_precision": mixed}
     return Setup(model=model, optimizer=optimizer, schedule=SCHEDULES[settings["schedule"]].build(optimizer, settings),
                  loss_fn=LOSSES[loss].build(), loss=loss, problem=problem, device=target_device,
-                 settings=settings, splits=splits, info=info, mixed_precision=mixed,
+                 settings=settings, splits=splits, info=info, bundle=bundle, mixed_precision=mixed,
                  penalised=[p for p in model.parameters() if p.dim() >= 2])
 
 

@@ -7,21 +7,15 @@ import streamlit as st
 from dlbuilder.datasets import DATASETS
 from dlbuilder.document import Document
 from dlbuilder.editing import set_data_params, set_dataset, set_training
+from dlbuilder.training.checkpoint import checkpoint_bytes
 from dlbuilder.training.job import JobSnapshot
+from dlbuilder.datasets.base import DatasetBundle, DatasetError
 from dlbuilder.training.settings import SETTING_GROUPS, TRAINING_PARAMS, relevant_settings
 from dlbuilder.ui import jobs, session
 from dlbuilder.ui.forms import param_input
 
 PARAMS = {p.name: p for p in TRAINING_PARAMS}
 SLIDER_DATA_PARAMS = ("noise", "train_fraction", "val_fraction", "num_samples")
-STATUS_HINTS = {
-    "diverged": ("error", "Lower the learning rate (÷10), or turn on gradient clipping, then Start again."),
-    "early_stopped": ("success", "Early stopping kept the best epoch's weights. Compare train and validation "
-                                 "curves: the gap is overfitting."),
-    "finished": ("success", "Done. Try more epochs, another optimizer, or regularisation, and compare runs."),
-    "stopped": ("info", "Stopped. Start trains again from the seed's initial weights."),
-    "error": ("error", "Something went wrong; the message says what. Change the setting it names and Start again."),
-}
 
 
 def _commit_and_restart(document: Document) -> None:
@@ -76,36 +70,68 @@ def controls(document: Document, snapshot: JobSnapshot | None) -> None:
     active = snapshot is not None and snapshot.status in ("pending", "running", "paused")
     paused = snapshot is not None and snapshot.status == "paused"
     start, pause, step, stop, reset = st.columns(5)
-    if start.button("▶ Start" if not active else "↻ Restart", type="primary", width="stretch", key="dlb_start",
-                    help="Train from the seed's initial weights with the settings below."):
-        message = jobs.start(document)
-        if message:
-            st.error(message)
-        else:
-            st.rerun()
+    start.button("▶ Start" if not active else "↻ Restart", type="primary", width="stretch", key="dlb_start",
+                 on_click=_start, help="Train from the seed's initial weights with the settings below.")
+    pause.button("⏵ Resume" if paused else "⏸ Pause", disabled=not active, width="stretch", key="dlb_pause",
+                 on_click=_pause_or_resume)
+    step.button("Step once", disabled=not active, width="stretch", key="dlb_step",
+                on_click=lambda: jobs.current().step_once(), help="While paused: one mini-batch update.")
+    stop.button("⏹ Stop", disabled=not active, width="stretch", key="dlb_stop", on_click=jobs.stop)
+    reset.button("Reset", width="stretch", key="dlb_reset", disabled=snapshot is None, on_click=jobs.forget,
+                 help="Forget this run; Start begins again from the seed.")
+
+
+def _start() -> None:
+    message = jobs.start(session.document())
+    if message:
+        session.notify("error", message)
+
+
+def _pause_or_resume() -> None:
     job = jobs.current()
-    if pause.button("⏵ Resume" if paused else "⏸ Pause", disabled=not active, width="stretch", key="dlb_pause"):
-        job.resume() if paused else job.pause()
-        st.rerun()
-    if step.button("Step once", disabled=not active, width="stretch", key="dlb_step",
-                   help="While paused: one mini-batch update."):
-        job.step_once()
-        st.rerun()
-    if stop.button("⏹ Stop", disabled=not active, width="stretch", key="dlb_stop"):
-        jobs.stop()
-        st.rerun()
-    if reset.button("Reset", width="stretch", key="dlb_reset", disabled=snapshot is None,
-                    help="Forget this run; Start begins again from the seed."):
-        jobs.forget()
-        st.rerun()
+    if job is not None:
+        job.resume() if job.status == "paused" else job.pause()
 
 
-def status_banner(snapshot: JobSnapshot | None) -> None:
-    if snapshot is None:
-        st.info("Press **Start** to train. Curves, the decision boundary and the counters update live.")
+@st.cache_data(max_entries=64, show_spinner=False)
+def _bundle(name: str, params_json: str, seed: int) -> DatasetBundle:
+    import json
+    return DATASETS[name].load(json.loads(params_json), seed)
+
+
+def preview_bundle(document: Document) -> DatasetBundle | None:
+    """The document's dataset as generated (cached per settings), or None if it cannot be made."""
+    if document.data is None:
+        return None
+    import json
+    try:
+        return _bundle(document.data.name, json.dumps(document.data.params, sort_keys=True), document.seed)
+    except DatasetError as error:
+        st.error(str(error))
+        return None
+
+
+def teacher_switches(document: Document) -> None:
+    """One-click demos: overfit a tiny subset, log-scale loss, overlay the previous run."""
+    with st.expander("Teacher switches", expanded=True):
+        tiny = st.toggle("Overfit a tiny subset (50 examples)", value=document.training["subset"] == 50,
+                         key=f"dlb_tiny_{session.revision()}",
+                         help="A working network drives training loss to ~0 on 50 examples: a quick bug check.")
+        if tiny != (document.training["subset"] == 50):
+            session.commit(set_training(document, {"subset": 50 if tiny else 0}))
+            st.rerun()
+        st.toggle("Log-scale loss axis", key="dlb_log_scale")
+        st.toggle("Overlay the previous run (same seed: an A/B comparison)", key="dlb_overlay",
+                  disabled=jobs.previous_run() is None,
+                  help="Start again after changing one setting (e.g. add Dropout) to compare.")
+
+
+def takeaway(job) -> None:
+    """Download the trained network (weights + document) once the job has ended."""
+    if job is None or job.active or job.trainer is None:
         return
-    if snapshot.status in STATUS_HINTS:
-        kind, hint = STATUS_HINTS[snapshot.status]
-        getattr(st, kind)(f"**{snapshot.status.replace('_', ' ').capitalize()}**: {snapshot.message}. {hint}")
-    elif snapshot.status == "paused":
-        st.warning("**Paused.** Resume, or use Step once to watch single updates.")
+    with st.expander("Take the trained network away", expanded=False):
+        st.download_button("Download weights (.safetensors, with the network inside)",
+                           checkpoint_bytes(job.document, job.trainer.setup.model),
+                           file_name="trained.safetensors", key="dlb_weights",
+                           help="Load with dlbuilder (python -m dlbuilder) or safetensors + the exported code.")

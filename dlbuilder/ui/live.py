@@ -1,0 +1,147 @@
+"""The live dashboard: a fragment that redraws counters and charts while a job trains."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from dlbuilder.compile import compile_graph
+from dlbuilder.figures import dataset_preview_figure, learning_rate_figure, loss_figure, metric_figure, norms_figure
+from dlbuilder.training.job import JobHandle, JobSnapshot
+from dlbuilder.ui import jobs
+from dlbuilder.views import model_views
+
+STATUS_HINTS = {
+    "diverged": ("error", "Lower the learning rate (÷10), or turn on gradient clipping, then Start again."),
+    "early_stopped": ("success", "Early stopping kept the best epoch's weights. Compare train and validation "
+                                 "curves: the gap is overfitting."),
+    "finished": ("success", "Done. Try more epochs, another optimizer, or regularisation, and compare runs."),
+    "stopped": ("info", "Stopped. Start trains again from the seed's initial weights."),
+    "error": ("error", "Something went wrong; the message says what. Change the setting it names and Start again."),
+}
+REFRESH_SECONDS = 0.2  # 5 updates per second while training
+SLOW_REFRESH_SECONDS = 1.0
+PROBE = "state.probe_model"
+LAST_STATUS = "state.live_status"
+LOG_SCALE = "dlb_log_scale"
+OVERLAY = "dlb_overlay"
+
+
+def probe_model(job: JobHandle):
+    """A CPU copy of the job's model for drawing (the training copy is never switched to eval mode)."""
+    cached = st.session_state.get(PROBE)
+    if cached is None or cached[0] != job.id:
+        cached = (job.id, compile_graph(job.document))
+        st.session_state[PROBE] = cached
+    model = cached[1]
+    model.load_state_dict(job.trainer.setup.model.state_dict())
+    return model
+
+
+def dashboard(preview_bundle=None) -> None:
+    """Counters and charts; refreshes itself while the job is active, and once more when it ends.
+
+    The loss curve and the model's picture redraw 5 times a second; the slower-moving charts
+    (metric, learning rate, norms) once a second, so the server leaves the trainer more CPU.
+    """
+    job = jobs.current()
+    active = job is not None and job.active
+    st.fragment(run_every=REFRESH_SECONDS if active else None)(_render)(preview_bundle)
+    if job is not None:
+        st.fragment(run_every=SLOW_REFRESH_SECONDS if active else None)(_secondary_charts)()
+
+
+def _render(preview_bundle) -> None:
+    job = jobs.current()
+    if job is None:
+        if preview_bundle is not None:
+            st.plotly_chart(dataset_preview_figure(preview_bundle), key="dlb_preview")
+        return
+    job.heartbeat()
+    snapshot = job.snapshot()
+    was = st.session_state.get(LAST_STATUS)
+    st.session_state[LAST_STATUS] = snapshot.status
+    if was in ("pending", "running", "paused") and not job.active:
+        st.rerun()  # the job ended: redraw the whole page (buttons, final figures) once
+    status_banner(snapshot)
+    _counters(snapshot)
+    _charts(job, snapshot)
+
+
+def _counters(snapshot: JobSnapshot) -> None:
+    info = snapshot.info
+    n, batch = info.get("train_examples", 0), job_batch(snapshot)
+    columns = st.columns(5 if snapshot.best_epoch is not None else 4)
+    columns[0].metric("Epoch", f"{snapshot.epoch} / {snapshot.total_epochs}")
+    columns[1].metric("Updates", f"{snapshot.step:,}")
+    columns[2].metric("Updates per epoch", f"{snapshot.updates_per_epoch}",
+                      help="One update per mini-batch: ceil(examples / batch size).")
+    columns[2].caption(f"= ceil({n:,} / {batch}) = {snapshot.updates_per_epoch}" if batch else "")
+    speed = snapshot.epochs[-1].examples_per_second if snapshot.epochs else 0.0
+    columns[3].metric("Examples / s", f"{speed:,.0f}", help=f"Training speed on {info.get('name', '?')}")
+    if snapshot.best_epoch is not None:
+        columns[4].metric("Best epoch", f"{snapshot.best_epoch}",
+                          f"patience {snapshot.patience_wait} / {job_patience(snapshot)}", delta_color="off")
+
+
+def job_batch(snapshot: JobSnapshot) -> int:
+    n = snapshot.info.get("train_examples", 0)
+    per_epoch = snapshot.updates_per_epoch
+    return math.ceil(n / per_epoch) if per_epoch else 0
+
+
+def job_patience(snapshot: JobSnapshot) -> int:
+    return jobs.current().document.training["patience"]
+
+
+def _charts(job: JobHandle, snapshot: JobSnapshot) -> None:
+    if not snapshot.epochs:
+        st.caption("Preparing the data and the first epoch…" if job.active else "")
+        return
+    previous = jobs.previous_run() if st.session_state.get(OVERLAY) else None
+    stopped = snapshot.epoch if snapshot.status == "early_stopped" else None
+    left, right = st.columns(2)
+    left.plotly_chart(loss_figure(snapshot.epochs, snapshot.steps, log_scale=st.session_state.get(LOG_SCALE, False),
+                                  best_epoch=snapshot.best_epoch, previous=previous, stopped_epoch=stopped,
+                                  updates_per_epoch=snapshot.updates_per_epoch), key="dlb_loss")
+    with right:
+        _model_views(job)
+
+
+def _secondary_charts() -> None:
+    job = jobs.current()
+    if job is None:
+        return
+    epochs = job.metrics.epochs()
+    if not epochs:
+        return
+    previous = jobs.previous_run() if st.session_state.get(OVERLAY) else None
+    metric = job.trainer.setup.metric_name if job.trainer else "accuracy"
+    left, right = st.columns(2)
+    left.plotly_chart(metric_figure(epochs, metric, previous=previous), key="dlb_metric")
+    right.plotly_chart(learning_rate_figure(epochs), key="dlb_lr")
+    with st.expander("Per-layer gradient and weight norms (vanishing gradients show here)"):
+        left, right = st.columns(2)
+        left.plotly_chart(norms_figure(epochs, "grad"), key="dlb_grad_norms")
+        right.plotly_chart(norms_figure(epochs, "weight"), key="dlb_weight_norms")
+
+
+def _model_views(job: JobHandle) -> None:
+    trainer = job.trainer
+    if trainer is None or trainer.setup.bundle is None:
+        return
+    setup = trainer.setup
+    figures = model_views(probe_model(job), setup.bundle, job.document.data.params, setup.loss, setup.problem,
+                          live=job.active)
+    for index, (title, figure) in enumerate(figures.items()):
+        st.markdown(f"**{title}**")
+        st.plotly_chart(figure, key=f"dlb_view_{index}")
+
+
+def status_banner(snapshot: JobSnapshot | None) -> None:
+    if snapshot.status in STATUS_HINTS:
+        kind, hint = STATUS_HINTS[snapshot.status]
+        getattr(st, kind)(f"**{snapshot.status.replace('_', ' ').capitalize()}**: {snapshot.message}. {hint}")
+    elif snapshot.status == "paused":
+        st.warning("**Paused.** Resume, or use Step once to watch single updates.")

@@ -1,0 +1,33 @@
+"""Train: pick data and settings, start, and watch the network learn live."""
+
+import streamlit as st
+
+from dlbuilder.ui import jobs, live, session, train_panels
+from dlbuilder.validation import validate
+
+session.ensure_app_navigation()
+document = session.document()
+report = validate(document)
+job = jobs.current()
+snapshot = job.snapshot() if job else None
+
+st.title("Train")
+notice = session.notice()
+if notice:
+    getattr(st, notice[0])(notice[1])
+if not report.ok:
+    st.error("The network has problems; fix them on the **Build** page first:\n\n"
+             + "\n".join(f"- {p}" for p in report.problems[:8]))
+train_panels.controls(document, snapshot)
+
+settings_col, live_col = st.columns([1, 2.6])
+with settings_col:
+    with st.expander("Data", expanded=True):
+        train_panels.data_panel(document)
+    train_panels.teacher_switches(document)
+    train_panels.settings_panel(document)
+    if snapshot and snapshot.info:
+        st.caption(f"Device: **{snapshot.info.get('name', '?')}**")
+    train_panels.takeaway(job)
+with live_col:
+    live.dashboard(train_panels.preview_bundle(document) if job is None and report.ok else None)

@@ -1,0 +1,31 @@
+"""The Train page in headless Chromium: the loss chart updates live; a screenshot mid-training."""
+
+import time
+
+import pytest
+
+from tests.browser import app_url, browser, page, screenshot  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.browser
+TRAIN_POINTS = "() => { const p = document.querySelector('.st-key-dlb_loss .js-plotly-plot');" \
+               " return p && p._fullData ? p._fullData.map(t => t.x ? t.x.length : 0).join(',') : ''; }"
+
+
+def test_loss_chart_updates_live(page, app_url):
+    page.goto(f"{app_url}/train")
+    page.get_by_role("button", name="▶ Start").wait_for(timeout=60_000)
+    page.get_by_role("button", name="▶ Start").click()
+    page.locator(".st-key-dlb_loss .js-plotly-plot").wait_for(timeout=30_000)
+    seen, changes, last = [], 0, None
+    started = time.monotonic()
+    while time.monotonic() - started < 5.0:
+        value = page.evaluate(TRAIN_POINTS)
+        if value != last:
+            changes += 1
+            last = value
+        seen.append(value)
+        page.wait_for_timeout(50)
+    assert changes >= 10, f"the loss chart changed {changes} times in 5 s: {seen[:5]} ... {seen[-5:]}"
+    screenshot(page, "train_live")
+    page.get_by_role("button", name="⏹ Stop").click()
+    page.get_by_text("Stopped").first.wait_for(timeout=20_000)
