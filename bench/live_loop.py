@@ -69,7 +69,7 @@ def live_page_rate(browser, url: str, document, seconds: float) -> tuple[float, 
     page = browser.new_page(viewport={"width": 1500, "height": 1000})
     page.goto(f"{url}/train?g={encode_document(document)}")
     page.get_by_role("button", name="▶ Start").click(timeout=60_000)
-    page.locator(".st-key-dlb_loss .js-plotly-plot").wait_for(timeout=60_000)
+    page.locator(".st-key-dlb_loss .js-plotly-plot").first.wait_for(timeout=60_000)
     page.wait_for_timeout(1000)
     first, start = read_updates(page), time.perf_counter()
     redraws, last = 0, chart_signature(page)

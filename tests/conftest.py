@@ -13,3 +13,5 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not HAS_CUDA:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU; none on this machine"))
+
+from tests.browser import app_url, browser, page  # noqa: E402,F401  (browser fixtures, one per session)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.browser import app_url, browser, page, screenshot  # noqa: F401 (fixtures)
+from tests.browser import screenshot
 
 pytestmark = pytest.mark.browser
 CANVAS = "iframe[title='streamlit_flow.streamlit_flow']"

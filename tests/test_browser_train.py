@@ -4,7 +4,9 @@ import time
 
 import pytest
 
-from tests.browser import app_url, browser, page, screenshot  # noqa: F401 (fixtures)
+from dlbuilder.presets import PRESETS
+from dlbuilder.share import encode_document
+from tests.browser import screenshot
 
 pytestmark = pytest.mark.browser
 TRAIN_POINTS = "() => { const p = document.querySelector('.st-key-dlb_loss .js-plotly-plot');" \
@@ -12,10 +14,12 @@ TRAIN_POINTS = "() => { const p = document.querySelector('.st-key-dlb_loss .js-p
 
 
 def test_loss_chart_updates_live(page, app_url):
-    page.goto(f"{app_url}/train")
+    document = PRESETS["playground"].load()
+    document.training["epochs"] = 100_000  # still training when the test presses Stop
+    page.goto(f"{app_url}/train?g={encode_document(document)}")
     page.get_by_role("button", name="▶ Start").wait_for(timeout=60_000)
     page.get_by_role("button", name="▶ Start").click()
-    page.locator(".st-key-dlb_loss .js-plotly-plot").wait_for(timeout=30_000)
+    page.locator(".st-key-dlb_loss .js-plotly-plot").first.wait_for(timeout=30_000)
     seen, changes, last = [], 0, None
     started = time.monotonic()
     while time.monotonic() - started < 5.0:

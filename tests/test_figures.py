@@ -1,7 +1,10 @@
 """Figures from plain data: the right traces, markers, scales, sizes and projector-sized styling."""
 
+import json
+
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 import pytest
 
 from dlbuilder import figures
@@ -252,3 +255,131 @@ def test_table_preview_of_a_csv_in_its_own_units():
     first_a, first_b = float(table.cells.values[0][0]), float(table.cells.values[1][0])
     assert first_b == pytest.approx(10 * first_a, rel=1e-3)  # unstandardised
     assert set(table.cells.values[2]) <= {"yes", "no"}
+
+
+# -- built as plain dicts, without plotly's validation: every figure must still be valid ------------
+
+
+def three_class_boundary() -> Boundary:
+    axis = np.linspace(-6, 6, 12)
+    return Boundary(axis, axis, np.tile(np.arange(12) % 3, (12, 1)),
+                    np.tile(np.linspace(1 / 3, 1, 12), (12, 1)), None, 3)
+
+
+def series_prediction() -> SeriesPrediction:
+    series = np.arange(100.0) * 10
+    return SeriesPrediction(np.arange(7, 100), series[6:99], series,
+                            {"train": (7, 70), "val": (71, 85), "test": (86, 99)}, "views")
+
+
+def image_samples(count: int, shape=(8, 8)) -> list[Sample]:
+    rng = np.random.default_rng(0)
+    return [Sample(rng.random(shape), true=i % 3, predicted=i % 2, probability=0.5 + i / 100)
+            for i in range(count)]
+
+
+POINTS = np.array([[-3.0, 1.0], [2.0, 2.0], [4.0, -1.0]])
+SURFACE_AXIS = np.linspace(-6, 6, 20)
+CURVE_X = np.linspace(-6, 6, 50)
+SCATTER, HEATMAP = "scatter", "heatmap"
+
+# builder with representative inputs -> the traces it must draw, as (type, name)
+BUILDS = {
+    "loss": (lambda: figures.loss_figure(make_epochs(20), steps=make_steps(500), best_epoch=7, stopped_epoch=17,
+                                         previous=make_epochs(12, 0.2), updates_per_epoch=UPDATES),
+             [(SCATTER, "mini-batch loss"), (SCATTER, "previous run: train"),
+              (SCATTER, "previous run: validation"), (SCATTER, "train"), (SCATTER, "validation"),
+              (SCATTER, "best epoch")]),
+    "loss-log-one-epoch": (lambda: figures.loss_figure(make_epochs(1, validation=False), log_scale=True),
+                           [(SCATTER, "train")]),
+    "loss-empty": (lambda: figures.loss_figure([]), []),
+    "accuracy": (lambda: figures.metric_figure(make_epochs(6), "accuracy", previous=make_epochs(4, 0.1)),
+                 [(SCATTER, "previous run: train"), (SCATTER, "previous run: validation"),
+                  (SCATTER, "train"), (SCATTER, "validation")]),
+    "r2": (lambda: figures.metric_figure(make_epochs(6, validation=False), "r2"), [(SCATTER, "train")]),
+    "learning-rate": (lambda: figures.learning_rate_figure(make_epochs(60)), [(SCATTER, "learning rate")]),
+    "grad-norms": (lambda: figures.norms_figure(make_epochs(8), "grad"),
+                   [(SCATTER, "dense1"), (SCATTER, "output")]),
+    "weight-norms": (lambda: figures.norms_figure(make_epochs(1), "weight"),
+                     [(SCATTER, "dense1"), (SCATTER, "output")]),
+    "boundary-2": (lambda: figures.boundary_figure(two_class_boundary(), POINTS, [0, 1, 1], POINTS[:2], [1, 0],
+                                                   ("outside", "inside")),
+                   [(HEATMAP, "prediction"), (SCATTER, "outside"), (SCATTER, "inside"),
+                    (SCATTER, "test (outlined)")]),
+    "boundary-3": (lambda: figures.boundary_figure(three_class_boundary(), np.zeros((3, 2)), [0, 1, 2],
+                                                   np.ones((2, 2)), [2, 0], ("a", "b", "c")),
+                   [(HEATMAP, "prediction"), (SCATTER, "a"), (SCATTER, "b"), (SCATTER, "c"),
+                    (SCATTER, "test (outlined)")]),
+    "surface": (lambda: figures.surface_figure(Surface(SURFACE_AXIS, SURFACE_AXIS,
+                                                       np.add.outer(SURFACE_AXIS, SURFACE_AXIS) / 10),
+                                               np.zeros((4, 2)), np.array([0.1, -0.2, 1.5, 0.0]),
+                                               np.ones((2, 2)), np.array([0.3, 0.4])),
+                [(HEATMAP, "prediction"), (SCATTER, "train targets"), (SCATTER, "test targets")]),
+    "regression-fit": (lambda: figures.regression_fit_figure(
+        CURVE_X, np.sin(CURVE_X), points={"train": ([1.0, 2.0], [0.8, 0.9]), "test": ([3.0], [0.1])},
+        truth=(CURVE_X, np.sin(CURVE_X)), regions={"train": (-6, 0), "test": (0, 6)}),
+        [(SCATTER, "train"), (SCATTER, "test"), (SCATTER, "true curve"), (SCATTER, "prediction")]),
+    "series-fit-dates": (lambda: figures.series_fit_figure(series_prediction(), start_date="2017-01-01"),
+                         [(SCATTER, "true series"), (SCATTER, "prediction")]),
+    "series-fit-days": (lambda: figures.series_fit_figure(series_prediction()),
+                        [(SCATTER, "true series"), (SCATTER, "prediction")]),
+    "image-grid": (lambda: figures.image_grid_figure(image_samples(10), ("zero", "one", "two"), columns=4),
+                   [(HEATMAP, None)] * 10),
+    "image-grid-colour": (lambda: figures.image_grid_figure(image_samples(3, (3, 8, 8))), [("image", None)] * 3),
+    "confusion": (lambda: figures.confusion_figure(np.arange(9).reshape(3, 3), ("a", "b", "c")),
+                  [(HEATMAP, None)]),
+}
+
+
+def json_of(figure_dict: dict) -> dict:
+    """The figure as the browser gets it (numbers, base64 arrays and text), without its template."""
+    result = json.loads(pio.to_json(figure_dict, validate=False))
+    result["layout"].pop("template", None)
+    return result
+
+
+def assert_valid_as_built(figure: go.Figure) -> None:
+    """Validated construction accepts the figure (no misspelt property, no bad value) and changes
+    nothing in it (no named colourscale or other value that only plotly.py's validation expands)."""
+    built = figure.to_dict()
+    validated = go.Figure(built)  # raises on any invalid property or value
+    assert json_of(validated.to_dict()) == json_of(built)
+
+
+@pytest.mark.parametrize("name", sorted(BUILDS))
+def test_every_figure_is_valid_plotly(name):
+    assert_valid_as_built(BUILDS[name][0]())
+
+
+@pytest.mark.parametrize("name", sorted(set(DATASETS) - NETWORK_DATASETS))
+def test_every_dataset_preview_is_valid_plotly(name):
+    assert_valid_as_built(figures.dataset_preview_figure(DATASETS[name].load({}, 0)))
+
+
+@pytest.mark.parametrize("target", ["number", "label"])
+def test_table_preview_is_valid_plotly(target):
+    rows = "\n".join(f"{i},{i * i if target == 'number' else 'yes' if i % 2 else 'no'}" for i in range(20))
+    bundle = dataset_from_csv((f"a,{target}\n" + rows).encode(), seed=0)
+    assert_valid_as_built(figures.dataset_preview_figure(bundle))
+
+
+@pytest.mark.parametrize("name", sorted(BUILDS))
+def test_every_figure_draws_the_expected_traces(name):
+    build, expected = BUILDS[name]
+    figure = build()
+    assert [(t.type, t.name) for t in figure.data] == expected
+    assert figure.layout.uirevision and figure.layout.font.size >= FONT_SIZE
+    for item in figure.data:
+        if item.type == "scatter" and "lines" in item.mode:
+            assert item.line.width >= LINE_WIDTH
+
+
+def test_live_figures_skip_plotly_object_api(monkeypatch):
+    """The builders hand plotly finished dicts: the slow object API (20-40 ms a figure) stays unused."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("figure built through plotly's object API")
+    for method in ("add_trace", "add_traces", "update_layout", "update_xaxes", "update_yaxes", "add_vline",
+                   "add_vrect", "add_shape", "add_annotation", "update_traces"):
+        monkeypatch.setattr(go.Figure, method, refuse)
+    for build, _ in BUILDS.values():
+        build()

@@ -7,7 +7,8 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from dlbuilder.figures.style import HEIGHT, LINE_WIDTH, MARKER_SIZE, SERIES_COLOURS, downsample, new_figure
+from dlbuilder.figures.style import (HEIGHT, LINE_WIDTH, MARKER_SIZE, SERIES_COLOURS, base_layout,
+                                     build_figure, downsample)
 
 MAX_POINTS = 500  # per line
 KINDS = {"grad": ("grad_norms", "gradient norm (L2, log scale)"),
@@ -27,18 +28,19 @@ def norms_figure(epochs: Sequence, kind: str = "grad", height: int = HEIGHT) -> 
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     attribute, title = KINDS[kind]
-    figure = new_figure(height, f"norms-{kind}", "epoch", title)
+    layout = base_layout(height, f"norms-{kind}", "epoch", title)
+    layout["yaxis"].update(type="log", exponentformat="power")
     keep = downsample(len(epochs), MAX_POINTS)
     records = [epochs[i] for i in keep]
     x = np.array([record.epoch for record in records], dtype=np.float64)
+    traces = []
     for index, node in enumerate(node_order(records, attribute)):
         values = np.array([getattr(record, attribute).get(node, np.nan) for record in records],
                           dtype=np.float64)
         values[~(values > 0)] = np.nan  # a log axis cannot show 0: leave a gap
-        figure.add_trace(go.Scatter(
-            x=x, y=values, mode="lines+markers" if len(x) == 1 else "lines", name=node,
+        traces.append(dict(
+            type="scatter", x=x, y=values, mode="lines+markers" if len(x) == 1 else "lines", name=node,
             line=dict(color=SERIES_COLOURS[index % len(SERIES_COLOURS)], width=LINE_WIDTH),
             marker=dict(size=MARKER_SIZE),
             hovertemplate=f"{node}<br>epoch %{{x}}<br>%{{y:.3g}}<extra></extra>"))
-    figure.update_yaxes(type="log", exponentformat="power")
-    return figure
+    return build_figure(traces, layout)

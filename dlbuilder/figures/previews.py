@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from dlbuilder.figures.boundary import (add_line, class_points, day_axis, equal_axes,
-                                        largest_magnitude, shade_regions, value_points)
+from dlbuilder.figures.boundary import (class_points, day_axis, largest_magnitude, line_trace,
+                                        shade_regions, value_points)
 from dlbuilder.figures.images import grid_of_images
 from dlbuilder.figures.style import (FONT_SIZE, HEIGHT, MARGIN, MARKER_SIZE, RIGHT_COLOUR,
-                                     SPLIT_COLOURS, SPLIT_NAMES, as_array, downsample, new_figure)
+                                     SPLIT_COLOURS, SPLIT_NAMES, as_array, base_layout, build_figure,
+                                     downsample, equal_axes)
 
 SPLITS = ("train", "val", "test")
 EXAMPLES_PER_CLASS = 3
@@ -17,6 +18,8 @@ MAX_CLASSES_SHOWN = 10
 TABLE_ROWS = 10
 TABLE_COLUMNS = 12
 MAX_SERIES_POINTS = 2000
+TABLE_FILL = "#EBF0F8"
+TABLE_FONT_COLOUR = "#2a3f5f"
 
 
 def _split(bundle, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -32,38 +35,40 @@ def _raw_points(bundle, split: str) -> np.ndarray:
 def points_preview(bundle, height: int = 520) -> go.Figure:
     """2-D sets: training (and validation) points filled, test points outlined, on equal axes."""
     info = bundle.info
-    figure = new_figure(height, "preview-points", "x", "y")
+    layout = base_layout(height, "preview-points", "x", "y")
     fit_points = np.concatenate([_raw_points(bundle, "train"), _raw_points(bundle, "val")])
     fit_targets = np.concatenate([_split(bundle, "train")[1], _split(bundle, "val")[1]])
     test_points, test_targets = _raw_points(bundle, "test"), _split(bundle, "test")[1]
     if info.task == "classification":
-        class_points(figure, fit_points, fit_targets, info.class_names, test=False)
+        traces = class_points(fit_points, fit_targets, info.class_names, test=False)
         if len(test_points):
-            class_points(figure, test_points, test_targets, info.class_names, test=True)
+            traces += class_points(test_points, test_targets, info.class_names, test=True)
     else:
         limit = largest_magnitude(fit_targets, test_targets)
-        value_points(figure, fit_points, fit_targets, limit, "train")
+        traces = [value_points(fit_points, fit_targets, limit, "train")]
         if len(test_points):
-            value_points(figure, test_points, test_targets, limit, "test")
+            traces.append(value_points(test_points, test_targets, limit, "test"))
     low, high = bundle.extras.get("domain", (fit_points.min(), fit_points.max()))
-    equal_axes(figure, (low, high), (low, high))
-    return figure
+    equal_axes(layout, (low, high), (low, high))
+    return build_figure(traces, layout)
 
 
 def curve_preview(bundle, height: int = HEIGHT) -> go.Figure:
     """1-D regression: the examples of each split as dots and the true curve dashed."""
     name = bundle.info.feature_names[0] if bundle.info.feature_names else "x"
-    figure = new_figure(height, "preview-curve", name, "y")
+    layout = base_layout(height, "preview-curve", name, "y")
+    traces = []
     for split in SPLITS:
         x, y = _split(bundle, split)
         if len(x):
-            figure.add_trace(go.Scatter(
-                x=x[:, 0], y=y.reshape(-1), mode="markers", name=SPLIT_NAMES[split],
+            traces.append(dict(
+                type="scatter", x=x[:, 0], y=y.reshape(-1), mode="markers", name=SPLIT_NAMES[split],
                 marker=dict(size=MARKER_SIZE, color=SPLIT_COLOURS[split], opacity=0.8)))
     if "curve_x" in bundle.extras:
         title = f"true curve {bundle.extras.get('formula', '')}".strip()
-        add_line(figure, bundle.extras["curve_x"], bundle.extras["curve_y"], title, RIGHT_COLOUR, "dash")
-    return figure
+        traces.append(line_trace(bundle.extras["curve_x"], bundle.extras["curve_y"], title, RIGHT_COLOUR,
+                                 "dash"))
+    return build_figure(traces, layout)
 
 
 def series_preview(bundle, height: int = HEIGHT) -> go.Figure:
@@ -72,18 +77,17 @@ def series_preview(bundle, height: int = HEIGHT) -> go.Figure:
     scale = extras.get("scale", {"offset": 0.0, "factor": 1.0, "unit": "value"})
     series = as_array(extras["series"]) * scale["factor"] + scale["offset"]
     start = extras.get("start_date")
-    figure = new_figure(height, "preview-series", "date" if start else "day", scale.get("unit", "value"))
+    layout = base_layout(height, "preview-series", "date" if start else "day", scale.get("unit", "value"))
+    layout["showlegend"] = False
     regions = {}
     for split in SPLITS:
         days = as_array(extras.get(f"target_days_{split}", []), np.int64)
         if len(days):
             regions[split] = tuple(day_axis([days.min(), days.max()], start))
-    shade_regions(figure, regions)
+    shade_regions(layout, regions)
     keep = downsample(len(series), MAX_SERIES_POINTS)
     days = day_axis(np.arange(len(series))[keep], start)
-    add_line(figure, days, series[keep], "series", RIGHT_COLOUR, "solid")
-    figure.update_layout(showlegend=False)
-    return figure
+    return build_figure([line_trace(days, series[keep], "series", RIGHT_COLOUR, "solid")], layout)
 
 
 def image_preview(bundle, height: int | None = None) -> go.Figure:
@@ -125,13 +129,17 @@ def _table_columns(bundle) -> tuple[list[str], list[np.ndarray]]:
 def table_preview(bundle, height: int | None = None) -> go.Figure:
     """The first rows of the training data as a table, the target in the last column."""
     header, columns = _table_columns(bundle)
-    figure = go.Figure(go.Table(
+    table = dict(
+        type="table",
+        # cell fill, white rules and text colour as plotly's default template drew them (none is copied)
         header=dict(values=[f"<b>{name}</b>" for name in header], font=dict(size=FONT_SIZE),
-                    fill_color="#e8eef6", align="left", height=34),
-        cells=dict(values=columns, font=dict(size=FONT_SIZE), align="left", height=30)))
-    figure.update_layout(height=height or 80 + 31 * (len(columns[0]) + 1), margin={**MARGIN, "t": 8, "l": 8},
-                         uirevision="preview-table")
-    return figure
+                    fill=dict(color="#e8eef6"), line=dict(color="white"), align="left", height=34),
+        cells=dict(values=columns, font=dict(size=FONT_SIZE), fill=dict(color=TABLE_FILL),
+                   line=dict(color="white"), align="left", height=30))
+    layout = {"template": "none", "paper_bgcolor": "white", "plot_bgcolor": "white",
+              "font": {"color": TABLE_FONT_COLOUR}, "height": height or 80 + 31 * (len(columns[0]) + 1),
+              "margin": {**MARGIN, "t": 8, "l": 8}, "uirevision": "preview-table"}
+    return build_figure([table], layout)
 
 
 PREVIEWS = {"points2d": points_preview, "curve1d": curve_preview, "series": series_preview,

@@ -62,29 +62,45 @@ def downsample(count: int, max_points: int) -> np.ndarray:
     return np.unique(np.linspace(0, count - 1, max_points).round().astype(np.int64))
 
 
-def new_figure(height: int = HEIGHT, uirevision: str = "figure", x_title: str = "",
-               y_title: str = "", title: str = "") -> go.Figure:
-    """An empty figure with the shared layout: large fonts, tight margins, legend on top."""
-    # No named template: copying "plotly_white" into every figure cost ~25 ms, too slow for
-    # a dashboard redrawn 5 times a second; these few settings give the same white look.
-    figure = go.Figure(_validate=False)  # our own builders make valid figures; validation costs ms
-    figure.update_layout(
-        height=height, margin={**MARGIN, "t": MARGIN["t"] + (36 if title else 0)},
-        uirevision=uirevision, template="none", paper_bgcolor="white", plot_bgcolor="white",
-        font=dict(size=FONT_SIZE, family=FONT_FAMILY),
-        title=dict(text=title, font=dict(size=TITLE_SIZE), x=0.01, y=0.99, yanchor="top"),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0,
-                    font=dict(size=FONT_SIZE)),
-        hoverlabel=dict(font_size=FONT_SIZE))
-    axis = dict(gridcolor=GRID_COLOUR, linecolor=GRID_COLOUR, zerolinecolor=GRID_COLOUR, zerolinewidth=2,
-                automargin=True, tickfont=dict(size=FONT_SIZE))
-    figure.update_xaxes(title=dict(text=x_title, font=dict(size=FONT_SIZE)), **axis)
-    figure.update_yaxes(title=dict(text=y_title, font=dict(size=FONT_SIZE)), **axis)
-    return figure
+def axis(title: str = "", **extra) -> dict:
+    """One axis of the shared look: large tick labels and title, plotly_white's pale grid."""
+    return {"title": {"text": title, "font": {"size": FONT_SIZE}}, "tickfont": {"size": FONT_SIZE},
+            "gridcolor": GRID_COLOUR, "linecolor": GRID_COLOUR, "zerolinecolor": GRID_COLOUR,
+            "zerolinewidth": 2, "automargin": True, **extra}
 
 
-def equal_axes(figure: go.Figure, x_range, y_range) -> None:
-    """One unit is as long on x as on y, clipped to the given ranges (2-D data)."""
-    figure.update_xaxes(range=list(x_range), constrain="domain", zeroline=False, showgrid=False)
-    figure.update_yaxes(range=list(y_range), scaleanchor="x", scaleratio=1, constrain="domain",
-                        zeroline=False, showgrid=False)
+def base_layout(height: int = HEIGHT, uirevision: str = "figure", x_title: str = "",
+                y_title: str = "", title: str = "") -> dict:
+    """The shared layout as a plain dict: large fonts, tight margins, legend on top.
+
+    No named template: copying "plotly_white" into every figure cost ~25 ms, too slow for a
+    dashboard redrawn 5 times a second; these few settings give the same white look.
+    """
+    return {
+        "template": "none", "height": height,
+        "margin": {**MARGIN, "t": MARGIN["t"] + (36 if title else 0)}, "uirevision": uirevision,
+        "paper_bgcolor": "white", "plot_bgcolor": "white",
+        "font": {"size": FONT_SIZE, "family": FONT_FAMILY},
+        "title": {"text": title, "font": {"size": TITLE_SIZE}, "x": 0.01, "y": 0.99, "yanchor": "top"},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0.0,
+                   "font": {"size": FONT_SIZE}},
+        "hoverlabel": {"font": {"size": FONT_SIZE}},
+        "xaxis": axis(x_title), "yaxis": axis(y_title)}
+
+
+def build_figure(traces: list[dict], layout: dict) -> go.Figure:
+    """Wrap plain trace and layout dicts in a Figure once, without plotly's validation.
+
+    Building through the object API (update_layout, add_trace, add_vline) cost 20-40 ms per
+    figure, validating and deep-copying every property; this costs a few ms. Our builders make
+    valid figures: tests/test_figures.py rebuilds each one with validation on to prove it.
+    """
+    return go.Figure({"data": traces, "layout": layout}, _validate=False)
+
+
+def equal_axes(layout: dict, x_range, y_range) -> None:
+    """One unit is as long on x as on y, clipped to the given ranges (2-D data); edits `layout`."""
+    layout["xaxis"].update(range=[float(v) for v in x_range], constrain="domain", zeroline=False,
+                           showgrid=False)
+    layout["yaxis"].update(range=[float(v) for v in y_range], scaleanchor="x", scaleratio=1,
+                           constrain="domain", zeroline=False, showgrid=False)

@@ -20,9 +20,10 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message says why."""
 
 
-def checkpoint_bytes(document: Document, model: torch.nn.Module) -> bytes:
-    """Weights (contiguous, on the CPU) plus the document JSON, as one safetensors blob."""
-    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+def checkpoint_bytes(document: Document, weights: torch.nn.Module | dict) -> bytes:
+    """Weights (a model or its state_dict; stored contiguous, on the CPU) plus the document JSON."""
+    state = weights.state_dict() if isinstance(weights, torch.nn.Module) else weights
+    tensors = {name: t.detach().cpu().contiguous() for name, t in state.items()}
     return save_tensors(tensors, metadata={"format": "dlbuilder", "document": document.to_json(indent=None)})
 
 

@@ -64,6 +64,9 @@ class JobHandle:
         self._done = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"dlbuilder-job-{self.id}", daemon=True)
 
+    def start(self) -> None:
+        self.thread.start()
+
     # -- control (any thread) -----------------------------------------------------------------
 
     def pause(self) -> None:
@@ -99,6 +102,14 @@ class JobHandle:
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
+
+    def bundle(self):
+        """The dataset as generated for this job (None until it has started)."""
+        return self.trainer.setup.bundle if self.trainer else None
+
+    def state_dict(self, timeout: float = 0.5) -> dict | None:
+        """The model's current weights (the live tensors: copy them before keeping)."""
+        return self.trainer.setup.model.state_dict() if self.trainer else None
 
     def snapshot(self) -> JobSnapshot:
         trainer = self.trainer
@@ -177,9 +188,15 @@ class Runner(Protocol):
 
     def submit(self, document: Document, device: str | None = None) -> JobHandle: ...
 
+    def active_jobs(self) -> list[JobHandle]: ...
+
+    def shutdown(self, timeout: float = 5.0) -> None: ...
+
 
 class ThreadRunner:
     """Runs jobs in threads of this process, at most `max_active` at once."""
+
+    handle_type = JobHandle
 
     def __init__(self, max_active: int = 8, heartbeat_timeout: float | None = None):
         self.max_active = max_active
@@ -194,9 +211,9 @@ class ThreadRunner:
             if len(self._jobs) >= self.max_active:
                 raise RuntimeError(f"the server is already training {self.max_active} networks: "
                                    "wait a moment and start again")
-            job = JobHandle(document, device=device, heartbeat_timeout=self.heartbeat_timeout)
+            job = self.handle_type(document, device=device, heartbeat_timeout=self.heartbeat_timeout)
             self._jobs.append(job)
-        job.thread.start()
+        job.start()
         return job
 
     def active_jobs(self) -> list[JobHandle]:

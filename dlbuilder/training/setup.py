@@ -116,6 +116,7 @@ def prepare(document: Document, device: str | None = None, bundle: DatasetBundle
     optimizer = OPTIMIZERS[settings["optimizer"]].build(list(model.parameters()), settings)
     mixed = settings["mixed_precision"] and target_device.type == "cuda" and torch.cuda.is_bf16_supported()
     info = {**describe_device(target_device), "parameters": report.total_params, "loss": loss,
+            "problem": problem, "metric": "accuracy" if problem == "classification" else "r2",
             "train_examples": len(splits["train"]), "val_examples": len(splits["val"]),
             "test_examples": len(splits["test"]), "mixed_precision": mixed}
     return Setup(model=model, optimizer=optimizer, schedule=SCHEDULES[settings["schedule"]].build(optimizer, settings),

@@ -123,7 +123,7 @@ class Trainer:
 
     def _finish_epoch(self) -> None:
         self.flush()
-        self.epoch += 1
+        epoch = self.epoch + 1  # published (self.epoch) only with its record, so readers agree
         s = self.setup
         seconds = self._train_seconds - self._epoch_started
         train = evaluate(s, s.splits["train_eval"])
@@ -132,13 +132,14 @@ class Trainer:
             self._diverged(self.step_count)
         weights, grads = layer_norms(s.model)
         record = EpochRecord(
-            epoch=self.epoch, step=self.step_count, train_loss=train.loss,
+            epoch=epoch, step=self.step_count, train_loss=train.loss,
             val_loss=val.loss if val else None, train_metric=train.metric,
             val_metric=val.metric if val else None,
             learning_rate=s.optimizer.param_groups[0]["lr"],
             examples_per_second=self._epoch_examples / seconds if seconds > 0 else 0.0,
             seconds=time.perf_counter() - self._started, weight_norms=weights, grad_norms=grads)
         self.metrics.add_epoch(record)
+        self.epoch = epoch
         monitored = val.loss if val else train.loss
         s.step_schedule(monitored)
         self._snapshot()

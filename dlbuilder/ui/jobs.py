@@ -8,6 +8,7 @@ import streamlit as st
 
 from dlbuilder.document import Document
 from dlbuilder.training.job import JobHandle, ThreadRunner
+from dlbuilder.training.process_runner import ProcessRunner
 from dlbuilder.training.metrics import EpochRecord
 from dlbuilder.validation import validate
 
@@ -18,10 +19,18 @@ HEARTBEAT_TIMEOUT = 30.0  # seconds without a live page before a job stops itsel
 
 @st.cache_resource
 def runner() -> ThreadRunner:
-    """The server's one runner: caps concurrent jobs (DLBUILDER_MAX_JOBS, default 8)."""
+    """The server's one runner: caps concurrent jobs (DLBUILDER_MAX_JOBS, default 8).
+
+    Jobs train in worker processes (DLBUILDER_RUNNER=process, the default) so they never compete
+    with the web server for Python's GIL; DLBUILDER_RUNNER=thread keeps them in this process.
+    """
     text = os.environ.get("DLBUILDER_MAX_JOBS", "")
-    return ThreadRunner(max_active=int(text) if text.isdigit() and int(text) > 0 else 8,
-                        heartbeat_timeout=HEARTBEAT_TIMEOUT)
+    limit = int(text) if text.isdigit() and int(text) > 0 else 8
+    if os.environ.get("DLBUILDER_RUNNER") == "thread":
+        return ThreadRunner(max_active=limit, heartbeat_timeout=HEARTBEAT_TIMEOUT)
+    runner = ProcessRunner(max_active=limit, heartbeat_timeout=HEARTBEAT_TIMEOUT)
+    runner.warm_up()
+    return runner
 
 
 def current() -> JobHandle | None:

@@ -30,13 +30,15 @@ OVERLAY = "dlb_overlay"
 
 def probe_model(job: JobHandle):
     """A CPU copy of the job's model for drawing (the training copy is never switched to eval mode)."""
+    state = job.state_dict()
+    if state is None:
+        return None
     cached = st.session_state.get(PROBE)
     if cached is None or cached[0] != job.id:
         cached = (job.id, compile_graph(job.document))
         st.session_state[PROBE] = cached
-    model = cached[1]
-    model.load_state_dict(job.trainer.setup.model.state_dict())
-    return model
+    cached[1].load_state_dict(state)
+    return cached[1]
 
 
 def dashboard(preview_bundle=None) -> None:
@@ -73,7 +75,8 @@ def _counters(snapshot: JobSnapshot) -> None:
     info = snapshot.info
     n, batch = info.get("train_examples", 0), job_batch(snapshot)
     columns = st.columns(5 if snapshot.best_epoch is not None else 4)
-    columns[0].metric("Epoch", f"{snapshot.epoch} / {snapshot.total_epochs}")
+    columns[0].metric("Epoch", f"{snapshot.epoch:,}")
+    columns[0].caption(f"of {snapshot.total_epochs:,}")
     columns[1].metric("Updates", f"{snapshot.step:,}")
     columns[2].metric("Updates per epoch", f"{snapshot.updates_per_epoch}",
                       help="One update per mini-batch: ceil(examples / batch size).")
@@ -117,7 +120,7 @@ def _secondary_charts() -> None:
     if not epochs:
         return
     previous = jobs.previous_run() if st.session_state.get(OVERLAY) else None
-    metric = job.trainer.setup.metric_name if job.trainer else "accuracy"
+    metric = job.snapshot().info.get("metric", "accuracy")
     left, right = st.columns(2)
     left.plotly_chart(metric_figure(epochs, metric, previous=previous), key="dlb_metric")
     right.plotly_chart(learning_rate_figure(epochs), key="dlb_lr")
@@ -128,12 +131,13 @@ def _secondary_charts() -> None:
 
 
 def _model_views(job: JobHandle) -> None:
-    trainer = job.trainer
-    if trainer is None or trainer.setup.bundle is None:
+    bundle, info = job.bundle(), job.snapshot().info
+    if bundle is None or not info:
         return
-    setup = trainer.setup
-    figures = model_views(probe_model(job), setup.bundle, job.document.data.params, setup.loss, setup.problem,
-                          live=job.active)
+    model = probe_model(job)
+    if model is None:
+        return
+    figures = model_views(model, bundle, job.document.data.params, info["loss"], info["problem"], live=job.active)
     for index, (title, figure) in enumerate(figures.items()):
         st.markdown(f"**{title}**")
         st.plotly_chart(figure, key=f"dlb_view_{index}")

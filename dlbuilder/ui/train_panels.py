@@ -128,10 +128,11 @@ def teacher_switches(document: Document) -> None:
 
 def takeaway(job) -> None:
     """Download the trained network (weights + document) once the job has ended."""
-    if job is None or job.active or job.trainer is None:
+    weights = job.state_dict() if job is not None and not job.active else None
+    if weights is None:
         return
     with st.expander("Take the trained network away", expanded=False):
         st.download_button("Download weights (.safetensors, with the network inside)",
-                           checkpoint_bytes(job.document, job.trainer.setup.model),
+                           checkpoint_bytes(job.document, weights),
                            file_name="trained.safetensors", key="dlb_weights",
                            help="Load with dlbuilder (python -m dlbuilder) or safetensors + the exported code.")
