@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from dlbuilder.document import SCHEMA_VERSION, Document, load_document
+from dlbuilder.presets import PRESETS
 
 # Per layer: its input shapes (token inputs as ("tokens", length, vocab)) and params to use.
 LAYER_CASES: dict[str, tuple[list, dict]] = {
@@ -70,3 +73,20 @@ def single_layer_document(layer: str) -> Document:
               {"id": "out", "type": "output", "params": {"task": "regression", "units": 3}}]
     edges += [(last, "flat", 0), ("flat", "out", 0)]
     return load_document(document_dict(nodes, edges))
+
+
+def long_playground() -> Document:
+    """The Playground preset with so many epochs that it is still training when a test looks."""
+    document = PRESETS["playground"].load()
+    document.training["epochs"] = 100_000
+    return document
+
+
+def wait_for(predicate, timeout: float = 60.0) -> bool:
+    """Poll `predicate` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False

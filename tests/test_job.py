@@ -12,21 +12,7 @@ from dlbuilder.training import trainer as trainer_module
 from dlbuilder.training.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint, read_checkpoint
 from dlbuilder.training.job import ThreadRunner
 from dlbuilder.training.trainer import Trainer
-
-
-def long_playground():
-    document = PRESETS["playground"].load()
-    document.training["epochs"] = 100_000
-    return document
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
+from tests.networks import long_playground, wait_for
 
 
 @pytest.fixture

@@ -10,21 +10,7 @@ import torch
 from dlbuilder.compile import compile_graph
 from dlbuilder.presets import PRESETS
 from dlbuilder.training.process_runner import ProcessRunner
-
-
-def long_playground():
-    document = PRESETS["playground"].load()
-    document.training["epochs"] = 100_000
-    return document
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
+from tests.networks import long_playground, wait_for
 
 
 @pytest.fixture(scope="module")

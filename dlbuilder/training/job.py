@@ -43,7 +43,27 @@ class JobSnapshot:
     version: int = 0
 
 
-class JobHandle:
+class HandleBase:
+    """What every job handle shares: liveness (heartbeats), waiting for the end, `active`."""
+
+    status: str
+    _last_beat: float
+    _done: threading.Event
+
+    def heartbeat(self) -> None:
+        """Called by a live page; without beats for `heartbeat_timeout` seconds the job stops."""
+        self._last_beat = time.monotonic()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job has ended; True if it did within `timeout`."""
+        return self._done.wait(timeout)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+class JobHandle(HandleBase):
     """Control and observe one job: snapshot / pause / resume / stop / step_once / wait."""
 
     def __init__(self, document: Document, device: str | None = None, heartbeat_timeout: float | None = None):
@@ -90,18 +110,6 @@ class JobHandle:
             self._paused = True
             self._single_steps += 1
             self._wake.notify_all()
-
-    def heartbeat(self) -> None:
-        """Called by a live page; without beats for `heartbeat_timeout` seconds the job stops."""
-        self._last_beat = time.monotonic()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the job has ended; True if it did within `timeout`."""
-        return self._done.wait(timeout)
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE
 
     def bundle(self):
         """The dataset as generated for this job (None until it has started)."""

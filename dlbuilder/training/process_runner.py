@@ -15,7 +15,7 @@ import threading
 import time
 
 from dlbuilder.document import Document, load_document
-from dlbuilder.training.job import ACTIVE, JobHandle, JobSnapshot, ThreadRunner
+from dlbuilder.training.job import HandleBase, JobHandle, JobSnapshot, ThreadRunner
 from dlbuilder.training.metrics import MetricsStream
 
 RELAY_SECONDS = 0.05
@@ -78,7 +78,7 @@ def _cpu_state(job: JobHandle) -> dict:
     return {k: v.detach().cpu().clone() for k, v in job.trainer.setup.model.state_dict().items()}
 
 
-class ProcessJobHandle:
+class ProcessJobHandle(HandleBase):
     """The parent's view of a job in a worker process (same interface as `JobHandle`)."""
 
     def __init__(self, document: Document, device: str | None = None, heartbeat_timeout: float | None = None):
@@ -130,16 +130,6 @@ class ProcessJobHandle:
 
     def step_once(self) -> None:
         self._send("step_once")
-
-    def heartbeat(self) -> None:
-        self._last_beat = time.monotonic()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE
 
     # -- what pages read ---------------------------------------------------------------------
 
