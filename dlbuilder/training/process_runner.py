@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import os
 import pickle
 import threading
 import time
@@ -19,6 +20,7 @@ from dlbuilder.training.job import HandleBase, JobHandle, JobSnapshot, ThreadRun
 from dlbuilder.training.metrics import MetricsStream
 
 RELAY_SECONDS = 0.05
+WORKER_NICENESS = 5
 # Imported once by the forkserver, so a job start does not pay for them: torch._dynamo is what
 # the first optimizer pulls in (~1.9 s), sklearn.datasets what the digits set needs (~1.8 s).
 PRELOAD = ["dlbuilder.training.job", "dlbuilder.datasets", "dlbuilder.compile", "torch._dynamo",
@@ -40,6 +42,7 @@ def context():
 
 def child_main(conn, document_json: str, device: str | None) -> None:
     """The worker: train in a thread, relay commands and new records until the job ends."""
+    os.nice(WORKER_NICENESS)  # the web server (and a browser on the same host) answer first
     job = JobHandle(load_document(document_json), device=device)
     job.thread.start()
     sent_step, sent_epoch, sent_info = 0, 0, False
@@ -145,11 +148,16 @@ class ProcessJobHandle(HandleBase):
         return self._bundle
 
     def state_dict(self, timeout: float = 0.5) -> dict | None:
-        """Current weights (CPU tensors): asked of a running worker, the final ones after it ended."""
+        """Recent weights (CPU tensors); the final ones once the job has ended.
+
+        While it runs, this asks the worker for fresh weights and returns the last ones received
+        (one refresh old) without waiting, so a live page never stalls on the worker.
+        """
         if self.active:
             self._weights_ready.clear()
             self._send("weights")
-            self._weights_ready.wait(timeout)
+            if self._weights is None:
+                self._weights_ready.wait(timeout)
         return self._weights
 
     # -- the relay thread --------------------------------------------------------------------
