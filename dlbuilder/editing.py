@@ -11,6 +11,7 @@ import re
 import networkx as nx
 
 from dlbuilder.datasets import DATASETS
+from dlbuilder.datasets.base import DatasetError
 from dlbuilder.document import DataChoice, Document, Edge, Node
 from dlbuilder.layers import LAYERS
 from dlbuilder.params import fill_defaults
@@ -145,12 +146,33 @@ def auto_layout(document: Document) -> Document:
 
 
 def set_dataset(document: Document, name: str) -> Document:
-    """Choose a dataset (with its default settings); inputs and outputs follow it."""
+    """Choose a dataset (with its default settings); the first input and the output adapt to it."""
     if name not in DATASETS:
         raise EditError(f"unknown dataset {name!r}")
     result = _copy(document)
     result.data = DataChoice(name, fill_defaults(DATASETS[name].params, {}))
+    try:
+        info = DATASETS[name].describe(result.data.params)
+    except DatasetError:
+        return result  # e.g. a CSV not uploaded yet: nothing to adapt to
+    _fit_ends(result, info)
     return result
+
+
+def _fit_ends(document: Document, info) -> None:
+    """Let explicit sizes that no longer fit follow the dataset (shape [] and units 0 mean "follow")."""
+    first_input = next((n for n in document.nodes if n.type == "input"), None)
+    if first_input is not None and first_input.params.get("shape") and \
+            tuple(first_input.params["shape"]) != tuple(info.input_shape):
+        first_input.params["shape"] = []
+    for node in document.nodes:
+        if node.type != "output" or node.params.get("task") == "reconstruction":
+            continue
+        node.params["task"] = info.task
+        wanted = info.num_classes if info.task == "classification" else info.num_targets
+        binary_single = info.task == "classification" and wanted == 2 and node.params.get("units") == 1
+        if node.params.get("units") not in (0, wanted) and not binary_single:
+            node.params["units"] = 0
 
 
 def network_for_dataset(name: str) -> Document:
@@ -214,4 +236,14 @@ def set_data_params(document: Document, params: dict) -> Document:
     """Change the current dataset's settings (noise, split, input features, ...)."""
     result = _copy(document)
     result.data.params = {**result.data.params, **params}
+    return result
+
+
+def fit_to_data(document: Document) -> Document:
+    """Adapt the first input and the output to the current dataset settings (after an upload, say)."""
+    result = _copy(document)
+    try:
+        _fit_ends(result, DATASETS[result.data.name].describe(result.data.params))
+    except DatasetError:
+        pass
     return result

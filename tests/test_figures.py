@@ -8,7 +8,7 @@ import plotly.io as pio
 import pytest
 
 from dlbuilder import figures
-from dlbuilder.datasets import DATASETS, NETWORK_DATASETS, dataset_from_csv
+from dlbuilder.datasets import DATASETS, NETWORK_DATASETS, UPLOADED_DATASETS, dataset_from_csv
 from dlbuilder.figures.style import FONT_SIZE, LINE_WIDTH, PLAYGROUND_BLUE, SPLIT_COLOURS, WRONG_COLOUR
 from dlbuilder.probes import Boundary, FittedCurve, Sample, SeriesPrediction, Surface
 from dlbuilder.training.metrics import EpochRecord, StepRecord
@@ -227,7 +227,7 @@ EXPECTED_TRACE = {"points2d": go.Scatter, "curve1d": go.Scatter, "series": go.Sc
                   "image": go.Heatmap, "table": go.Table}
 
 
-@pytest.mark.parametrize("name", sorted(set(DATASETS) - NETWORK_DATASETS))
+@pytest.mark.parametrize("name", sorted(set(DATASETS) - NETWORK_DATASETS - UPLOADED_DATASETS))
 def test_every_dataset_preview_builds(name):
     bundle = DATASETS[name].load({}, 0)
     figure = figures.dataset_preview_figure(bundle)
@@ -351,7 +351,7 @@ def test_every_figure_is_valid_plotly(name):
     assert_valid_as_built(BUILDS[name][0]())
 
 
-@pytest.mark.parametrize("name", sorted(set(DATASETS) - NETWORK_DATASETS))
+@pytest.mark.parametrize("name", sorted(set(DATASETS) - NETWORK_DATASETS - UPLOADED_DATASETS))
 def test_every_dataset_preview_is_valid_plotly(name):
     assert_valid_as_built(figures.dataset_preview_figure(DATASETS[name].load({}, 0)))
 

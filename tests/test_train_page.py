@@ -122,3 +122,18 @@ def test_changing_noise_retrains_from_the_same_seed(train_page):
     assert second is not first and second.document.data.params["noise"] == 30
     assert second.document.seed == first.document.seed
     assert first.wait(5) and first.status == "stopped"
+
+
+def test_a_csv_upload_becomes_the_dataset(train_page, tmp_path, monkeypatch):
+    monkeypatch.setenv("DLBUILDER_CACHE", str(tmp_path))
+    from dlbuilder.editing import set_dataset
+    app = with_document(train_page, set_dataset(PRESETS["deep_mlp"].load(), "csv"))
+    assert any("no CSV file is uploaded yet" in e.value for e in app.error)
+    rows = "\n".join(f"{i % 7},{(i * 3) % 5},{int(i % 7 > 3)}" for i in range(60))
+    from dlbuilder.datasets import store_upload
+    key = store_upload(("x1,x2,label\n" + rows).encode())
+    document = app.session_state[session.DOCUMENT]
+    document.data.params["file"] = key  # what the uploader widget stores (AppTest cannot upload files)
+    app.run()
+    assert not any("no CSV file" in e.value for e in app.error)
+    assert app.session_state[session.DOCUMENT].data.params["file"] == key

@@ -1,6 +1,6 @@
 """The built-in datasets: `DATASETS` maps the name users see to its DatasetSpec.
 
-Your own CSV data is not an entry (its load needs the file): see `csv_data.dataset_from_csv`.
+"csv" reads a file the student uploaded (`store_upload` returns the key its params name).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dlbuilder.datasets.mnist import MNIST_SETS, NETWORK_DATASETS
 from dlbuilder.datasets.playground import PLAYGROUND_SETS
 from dlbuilder.datasets.regression import REGRESSION_SETS
 from dlbuilder.datasets.series import SERIES_SETS
+from dlbuilder.datasets.uploaded import CSV_DATASET, UPLOADED_DATASETS, store_upload
 
 DATASETS: dict[str, DatasetSpec] = {
     **PLAYGROUND_SETS,
@@ -20,8 +21,9 @@ DATASETS: dict[str, DatasetSpec] = {
     **SERIES_SETS,
     **IMAGE_SETS,
     **MNIST_SETS,
+    CSV_DATASET.name: CSV_DATASET,  # reads an uploaded file (store_upload), not generated
 }
 
 __all__ = ["CSV_PARAMS", "DATASETS", "NETWORK_DATASETS", "PLAYGROUND_FEATURES", "DataInfo",
-           "DatasetBundle", "DatasetError", "DatasetSpec", "dataset_from_csv", "load_csv",
+           "DatasetBundle", "DatasetError", "DatasetSpec", "UPLOADED_DATASETS", "dataset_from_csv", "load_csv", "store_upload",
            "playground_features"]

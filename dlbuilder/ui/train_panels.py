@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dlbuilder.datasets import DATASETS
+from dlbuilder.datasets import DATASETS, store_upload
 from dlbuilder.document import Document
-from dlbuilder.editing import set_data_params, set_dataset, set_training
+from dlbuilder.editing import fit_to_data, set_data_params, set_dataset, set_training
 from dlbuilder.training.checkpoint import checkpoint_bytes
 from dlbuilder.training.job import JobSnapshot
 from dlbuilder.datasets.base import DatasetBundle, DatasetError
@@ -37,8 +37,13 @@ def data_panel(document: Document) -> None:
         return
     spec = DATASETS[document.data.name]
     st.caption(spec.doc)
+    if spec.name == "csv":
+        _csv_upload(document)
     values = {}
     for param in spec.params:
+        if param.name == "file":
+            values[param.name] = document.data.params.get(param.name, "")
+            continue
         values[param.name] = param_input(param, document.data.params.get(param.name), slider=param.name in
                                          SLIDER_DATA_PARAMS, key=f"dlb_data_{param.name}_{session.revision()}")
     if values != document.data.params:
@@ -136,3 +141,30 @@ def takeaway(job) -> None:
                            checkpoint_bytes(job.document, weights),
                            file_name="trained.safetensors", key="dlb_weights",
                            help="Load with dlbuilder (python -m dlbuilder) or safetensors + the exported code.")
+
+
+def _csv_upload(document: Document) -> None:
+    """Upload a CSV file: numeric columns become inputs, the target column (default: last) the labels."""
+    if document.data.params.get("file"):
+        try:
+            info = DATASETS["csv"].describe(document.data.params)
+            what = f"{info.num_classes} classes" if info.task == "classification" else "values (regression)"
+            st.caption(f"Using your uploaded file: {len(info.feature_names)} input columns "
+                       f"({', '.join(info.feature_names[:6])}{'…' if len(info.feature_names) > 6 else ''}) "
+                       f"→ {what}. Upload another to replace it.")
+        except DatasetError as error:
+            st.error(str(error))
+    upload = st.file_uploader("Your CSV file (at most 5 MB)", type=["csv", "txt", "tsv"],
+                              key=f"dlb_csv_{session.revision()}",
+                              help="One row per example, a header row, numbers in every feature column.")
+    if upload is None:
+        return
+    try:
+        key = store_upload(upload.getvalue())
+    except DatasetError as error:
+        st.error(f"{upload.name}: {error}")
+        return
+    if key != document.data.params.get("file"):
+        _commit_and_restart(fit_to_data(set_data_params(document, {"file": key})))
+        session.notify("success", f"Uploaded {upload.name}.")
+        st.rerun()
