@@ -102,7 +102,10 @@ def random_input(spec: TensorSpec, batch: int, generator: torch.Generator) -> to
     return torch.randn((batch, *spec.shape), generator=generator)
 
 
-def plan(document: Document, report: ValidationReport) -> tuple[dict[str, Call], list[Step], dict[str, TensorSpec], str]:
+Plan = tuple[dict[str, Call], list[Step], dict[str, TensorSpec], str]  # recipes, steps, inputs, output id
+
+
+def plan(document: Document, report: ValidationReport) -> Plan:
     """Recipes and forward steps for a validated document (shared by compile and code export)."""
     ctx = ShapeContext(data=report.data_info)
     recipes: dict[str, Call] = {}

@@ -22,8 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from dlbuilder.datasets import DATASETS
-from dlbuilder.document import (MAX_DOCUMENT_BYTES, SCHEMA_VERSION, Document, DocumentError,
-                                parse_json)
+from dlbuilder.document import MAX_DOCUMENT_BYTES, SCHEMA_VERSION, Document, DocumentError, parse_json
 from dlbuilder.layers import LAYERS
 from dlbuilder.params import Param, fill_defaults
 from dlbuilder.training.settings import TRAINING_PARAMS

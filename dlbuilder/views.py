@@ -8,8 +8,14 @@ from torch import nn
 
 from dlbuilder import probes
 from dlbuilder.datasets.base import DatasetBundle
-from dlbuilder.figures import (boundary_figure, confusion_figure, image_grid_figure, regression_fit_figure,
-                               series_fit_figure, surface_figure)
+from dlbuilder.figures import (
+    boundary_figure,
+    confusion_figure,
+    image_grid_figure,
+    regression_fit_figure,
+    series_fit_figure,
+    surface_figure,
+)
 
 LIVE_RESOLUTION = 50  # grid cells per side while training (smaller figures, faster refresh)
 STILL_RESOLUTION = 100

@@ -60,6 +60,7 @@ def test_edit_add_connect_and_share(page, app_url, browser):
     shared = page.url
     assert "?g=1." in shared
     from urllib.parse import parse_qs, urlparse
+
     from dlbuilder.share import decode_document
     linked = decode_document(parse_qs(urlparse(shared).query)["g"][0])
     assert [n.id for n in linked.nodes] == ["input", "dense1", "output", "dropout1"], [n.id for n in linked.nodes]

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dlbuilder.datasets import DATASETS, NETWORK_DATASETS, UPLOADED_DATASETS, DatasetError, playground_features
-from dlbuilder.datasets import idx
+from dlbuilder.datasets import DATASETS, NETWORK_DATASETS, UPLOADED_DATASETS, DatasetError, idx, playground_features
 from dlbuilder.datasets.common import split_indices, split_sizes
 from dlbuilder.datasets.mnist import IDX_FILES, SOURCES
 from dlbuilder.datasets.regression import gaussian_bumps

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dlbuilder.document import (ID_PATTERN, MAX_DOCUMENT_BYTES, RESERVED_IDS, Document, DocumentError,
-                                load_document)
+from dlbuilder.document import MAX_DOCUMENT_BYTES, Document, DocumentError, load_document
+from dlbuilder.document_reader import ID_PATTERN, RESERVED_IDS
 from dlbuilder.layers.base import ACTIVATION_NAMES
 from dlbuilder.presets import PRESETS
 from dlbuilder.training.settings import TRAINING_PARAMS

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from dlbuilder.datasets import DATASETS, DatasetError
-from dlbuilder.datasets import idx
+from dlbuilder.datasets import DATASETS, DatasetError, idx
 from dlbuilder.datasets.mnist import IDX_FILES, SOURCES
 
 

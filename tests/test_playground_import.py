@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dlbuilder.playground_import import (PlaygroundImportError, document_from_playground,
-                                         import_playground, seed_number)
+from dlbuilder.playground_import import PlaygroundImportError, document_from_playground, import_playground, seed_number
 from dlbuilder.training.trainer import Trainer
 from dlbuilder.validation import validate
 

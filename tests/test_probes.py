@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from conftest import requires_cuda
 from torch import nn
 
-from conftest import requires_cuda
 from dlbuilder import probes
 from dlbuilder.datasets import DATASETS, playground_features
 from dlbuilder.presets import PRESETS

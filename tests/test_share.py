@@ -14,8 +14,7 @@ import pytest
 from dlbuilder import share
 from dlbuilder.document import SCHEMA_VERSION, load_document
 from dlbuilder.presets import PRESETS
-from dlbuilder.share import (MAX_LINK_CHARS, ShareLinkError, compact_dict, decode_document,
-                             encode_document, share_url)
+from dlbuilder.share import MAX_LINK_CHARS, ShareLinkError, compact_dict, decode_document, encode_document, share_url
 
 
 def chain_document(length: int):

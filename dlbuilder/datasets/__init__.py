@@ -24,6 +24,6 @@ DATASETS: dict[str, DatasetSpec] = {
     CSV_DATASET.name: CSV_DATASET,  # reads an uploaded file (store_upload), not generated
 }
 
-__all__ = ["CSV_PARAMS", "DATASETS", "NETWORK_DATASETS", "PLAYGROUND_FEATURES", "DataInfo",
-           "DatasetBundle", "DatasetError", "DatasetSpec", "UPLOADED_DATASETS", "dataset_from_csv", "load_csv", "store_upload",
-           "playground_features"]
+__all__ = ["CSV_PARAMS", "DATASETS", "NETWORK_DATASETS", "PLAYGROUND_FEATURES", "UPLOADED_DATASETS",
+           "DataInfo", "DatasetBundle", "DatasetError", "DatasetSpec", "dataset_from_csv", "load_csv",
+           "playground_features", "store_upload"]

@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 
 from dlbuilder.datasets.base import DataInfo, DatasetBundle, DatasetError
-from dlbuilder.datasets.common import (clean_params, make_bundle, split_indices,
-                                       train_fraction_param, val_fraction_param)
+from dlbuilder.datasets.common import clean_params, make_bundle, split_indices, train_fraction_param, val_fraction_param
 from dlbuilder.datasets.csv_read import decode_text, read_table, sniff_delimiter
 from dlbuilder.params import Param
 

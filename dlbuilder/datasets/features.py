@@ -9,9 +9,15 @@ import numpy as np
 import torch
 
 from dlbuilder.datasets.base import DataInfo, DatasetBundle, DatasetError, DatasetSpec
-from dlbuilder.datasets.common import (clean_params, make_bundle, noise_param,
-                                       num_samples_param, split_indices, train_fraction_param,
-                                       val_fraction_param)
+from dlbuilder.datasets.common import (
+    clean_params,
+    make_bundle,
+    noise_param,
+    num_samples_param,
+    split_indices,
+    train_fraction_param,
+    val_fraction_param,
+)
 from dlbuilder.params import Param
 
 DOMAIN = (-6.0, 6.0)  # Playground draws x and y in [-6, 6]

@@ -7,8 +7,15 @@ from functools import lru_cache
 import numpy as np
 
 from dlbuilder.datasets.base import DataInfo, DatasetBundle, DatasetSpec
-from dlbuilder.datasets.common import (clean_params, make_bundle, noise_param, num_samples_param,
-                                       split_indices, train_fraction_param, val_fraction_param)
+from dlbuilder.datasets.common import (
+    clean_params,
+    make_bundle,
+    noise_param,
+    num_samples_param,
+    split_indices,
+    train_fraction_param,
+    val_fraction_param,
+)
 from dlbuilder.datasets.shapes import SHAPE_NAMES, draw_shapes
 from dlbuilder.params import Param
 

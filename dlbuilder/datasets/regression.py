@@ -6,8 +6,15 @@ import numpy as np
 import torch
 
 from dlbuilder.datasets.base import DataInfo, DatasetBundle, DatasetSpec
-from dlbuilder.datasets.common import (clean_params, make_bundle, noise_param, num_samples_param,
-                                       split_indices, train_fraction_param, val_fraction_param)
+from dlbuilder.datasets.common import (
+    clean_params,
+    make_bundle,
+    noise_param,
+    num_samples_param,
+    split_indices,
+    train_fraction_param,
+    val_fraction_param,
+)
 from dlbuilder.datasets.features import points_spec
 
 CATEGORY = "regression"

@@ -13,8 +13,15 @@ import numpy as np
 import torch
 
 from dlbuilder.datasets.base import DataInfo, DatasetBundle, DatasetSpec
-from dlbuilder.datasets.common import (clean_params, make_bundle, noise_param, split_indices,
-                                       split_sizes, train_fraction_param, val_fraction_param)
+from dlbuilder.datasets.common import (
+    clean_params,
+    make_bundle,
+    noise_param,
+    split_indices,
+    split_sizes,
+    train_fraction_param,
+    val_fraction_param,
+)
 from dlbuilder.params import Param
 
 START_DATE = datetime.date(2017, 1, 1)

@@ -10,10 +10,24 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from dlbuilder.figures.style import (DIVERGING, FONT_SIZE, HEIGHT, LINE_WIDTH, MARKER_SIZE, PLAYGROUND_BLUE,
-                                     PLAYGROUND_ORANGE, SPLIT_COLOURS, SPLIT_NAMES, as_array, base_layout,
-                                     build_figure, class_colours, downsample, equal_axes,
-                                     mix_with_white)
+from dlbuilder.figures.style import (
+    DIVERGING,
+    FONT_SIZE,
+    HEIGHT,
+    LINE_WIDTH,
+    MARKER_SIZE,
+    PLAYGROUND_BLUE,
+    PLAYGROUND_ORANGE,
+    SPLIT_COLOURS,
+    SPLIT_NAMES,
+    as_array,
+    base_layout,
+    build_figure,
+    class_colours,
+    downsample,
+    equal_axes,
+    mix_with_white,
+)
 
 LEVELS = 5  # confidence shades per class for 3 or more classes
 BACKGROUND_STRENGTH = 0.6  # the most confident background cell: 60% colour, 40% white

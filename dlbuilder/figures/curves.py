@@ -11,9 +11,19 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from dlbuilder.figures.style import (FONT_SIZE, HEIGHT, LINE_WIDTH, MARK_COLOUR, MARKER_SIZE,
-                                     PREVIOUS_DASH, SPLIT_COLOURS, SPLIT_NAMES, base_layout,
-                                     build_figure, downsample)
+from dlbuilder.figures.style import (
+    FONT_SIZE,
+    HEIGHT,
+    LINE_WIDTH,
+    MARK_COLOUR,
+    MARKER_SIZE,
+    PREVIOUS_DASH,
+    SPLIT_COLOURS,
+    SPLIT_NAMES,
+    base_layout,
+    build_figure,
+    downsample,
+)
 
 MAX_EPOCH_POINTS = 1000  # per line; the stream keeps at most 2,000 records anyway
 MAX_STEP_POINTS = 800

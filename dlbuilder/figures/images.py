@@ -13,8 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import get_colorscale
 
-from dlbuilder.figures.style import (FONT_SIZE, MARGIN, RIGHT_COLOUR, WRONG_COLOUR, as_array,
-                                     base_layout, build_figure)
+from dlbuilder.figures.style import FONT_SIZE, MARGIN, RIGHT_COLOUR, WRONG_COLOUR, as_array, base_layout, build_figure
 
 CELL_HEIGHT = 150  # pixels per row of images
 HORIZONTAL_SPACING = 0.02

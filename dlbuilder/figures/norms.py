@@ -7,8 +7,15 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from dlbuilder.figures.style import (HEIGHT, LINE_WIDTH, MARKER_SIZE, SERIES_COLOURS, base_layout,
-                                     build_figure, downsample)
+from dlbuilder.figures.style import (
+    HEIGHT,
+    LINE_WIDTH,
+    MARKER_SIZE,
+    SERIES_COLOURS,
+    base_layout,
+    build_figure,
+    downsample,
+)
 
 MAX_POINTS = 500  # per line
 KINDS = {"grad": ("grad_norms", "gradient norm (L2, log scale)"),

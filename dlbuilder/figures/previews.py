@@ -5,12 +5,29 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from dlbuilder.figures.boundary import (class_points, day_axis, largest_magnitude, line_trace,
-                                        shade_regions, value_points)
+from dlbuilder.figures.boundary import (
+    class_points,
+    day_axis,
+    largest_magnitude,
+    line_trace,
+    shade_regions,
+    value_points,
+)
 from dlbuilder.figures.images import grid_of_images
-from dlbuilder.figures.style import (FONT_SIZE, HEIGHT, MARGIN, MARKER_SIZE, RIGHT_COLOUR,
-                                     SPLIT_COLOURS, SPLIT_NAMES, as_array, base_layout, build_figure,
-                                     downsample, equal_axes)
+from dlbuilder.figures.style import (
+    FONT_SIZE,
+    HEIGHT,
+    MARGIN,
+    MARKER_SIZE,
+    RIGHT_COLOUR,
+    SPLIT_COLOURS,
+    SPLIT_NAMES,
+    as_array,
+    base_layout,
+    build_figure,
+    downsample,
+    equal_axes,
+)
 
 SPLITS = ("train", "val", "test")
 EXAMPLES_PER_CLASS = 3

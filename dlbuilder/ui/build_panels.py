@@ -7,8 +7,18 @@ import streamlit as st
 
 from dlbuilder.datasets import DATASETS
 from dlbuilder.document import Document
-from dlbuilder.editing import EditError, add_node, auto_layout, insert_after, network_for_dataset, remove_node, set_dataset, set_inputs, set_params
-from dlbuilder.layers import CATEGORIES, LAYERS
+from dlbuilder.editing import (
+    EditError,
+    add_node,
+    auto_layout,
+    insert_after,
+    network_for_dataset,
+    remove_node,
+    set_dataset,
+    set_inputs,
+    set_params,
+)
+from dlbuilder.layers import LAYERS
 from dlbuilder.presets import PRESETS
 from dlbuilder.ui import session
 from dlbuilder.ui.forms import param_input
@@ -29,7 +39,8 @@ def toolbar(document: Document) -> None:
     current = document.data.name if document.data else None
     st.session_state["dlb_dataset_choice"] = current  # follow the document (presets, undo, links)
     data_col.selectbox("Dataset (sets input and output sizes)", datasets, index=None,
-                       placeholder="Choose a dataset…", format_func=lambda n: f"{DATASETS[n].title} ({DATASETS[n].category})",
+                       placeholder="Choose a dataset…",
+                       format_func=lambda n: f"{DATASETS[n].title} ({DATASETS[n].category})",
                        key="dlb_dataset_choice", on_change=_choose_dataset)
     fresh_col.button("New network for it", disabled=current is None, width="stretch", key="dlb_fresh",
                      on_click=lambda: session.commit(network_for_dataset(current)),

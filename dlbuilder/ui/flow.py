@@ -56,7 +56,8 @@ def node_label(node, report: ValidationReport) -> str:
     return "\n\n".join(lines)
 
 
-def build_state(document: Document, report: ValidationReport, selected: str | None, timestamp: int) -> StreamlitFlowState:
+def build_state(document: Document, report: ValidationReport, selected: str | None,
+                timestamp: int) -> StreamlitFlowState:
     nodes = []
     for index, node in enumerate(document.nodes):
         broken = bool(report.problems_for(node.id))

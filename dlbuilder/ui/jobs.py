@@ -8,8 +8,8 @@ import streamlit as st
 
 from dlbuilder.document import Document
 from dlbuilder.training.job import JobHandle, ThreadRunner
-from dlbuilder.training.process_runner import ProcessRunner
 from dlbuilder.training.metrics import EpochRecord
+from dlbuilder.training.process_runner import ProcessRunner
 from dlbuilder.validation import validate
 
 JOB = "state.job"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from dlbuilder.datasets import DATASETS, store_upload
+from dlbuilder.datasets.base import DatasetBundle, DatasetError
 from dlbuilder.document import Document
 from dlbuilder.editing import fit_to_data, set_data_params, set_dataset, set_training
 from dlbuilder.training.checkpoint import checkpoint_bytes
 from dlbuilder.training.job import JobSnapshot
-from dlbuilder.datasets.base import DatasetBundle, DatasetError
 from dlbuilder.training.settings import SETTING_GROUPS, TRAINING_PARAMS, relevant_settings
 from dlbuilder.ui import jobs, session
 from dlbuilder.ui.forms import param_input

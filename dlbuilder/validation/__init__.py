@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from dlbuilder.document import Document
 from dlbuilder.limits import ResourceLimits
-from dlbuilder.validation.inference import (check_dataset_fit, check_loss_fit, check_resources,
-                                            check_shapes)
+from dlbuilder.validation.inference import check_dataset_fit, check_loss_fit, check_resources, check_shapes
 from dlbuilder.validation.report import InvalidNetwork, Problem, ValidationReport
-from dlbuilder.validation.structure import (build_graph, check_arity, check_cycles, check_edges,
-                                            check_ends, check_node_count, check_params_of_nodes,
-                                            check_reachable, check_settings)
+from dlbuilder.validation.structure import (
+    build_graph,
+    check_arity,
+    check_cycles,
+    check_edges,
+    check_ends,
+    check_node_count,
+    check_params_of_nodes,
+    check_reachable,
+    check_settings,
+)
 
 # Order matters: later checks read what earlier ones filled into the report
 # (cleaned params, dataset info, topological order, shapes).
