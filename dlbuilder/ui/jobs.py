@@ -7,10 +7,16 @@ import os
 import streamlit as st
 
 from dlbuilder.document import Document
+from dlbuilder.training.device import set_worker_threads
 from dlbuilder.training.job import JobHandle, ThreadRunner
 from dlbuilder.training.metrics import EpochRecord
 from dlbuilder.training.process_runner import ProcessRunner
 from dlbuilder.validation import validate
+
+# The server draws probes (decision boundaries) with torch too: one thread, as in the workers.
+# With torch's default of one thread per core, those tiny forwards took ~60 ms instead of ~3 ms
+# while a worker kept the other core busy.
+set_worker_threads()
 
 JOB = "state.job"
 PREVIOUS = "state.previous_run"  # the last run's epoch records, for A/B overlays
