@@ -48,9 +48,10 @@ def model_views(model: nn.Module, bundle: DatasetBundle, data_params: dict, loss
         return {"Prediction over the series": series_fit_figure(probes.series_prediction(model, bundle),
                                                                 bundle.extras.get("start_date"))}
     if info.display == "image" and info.task == "classification":
-        samples = probes.sample_predictions(model, bundle.x_test, bundle.y_test, count=16, loss=loss)
+        samples = probes.sample_predictions(model, bundle.x_test, bundle.y_test, count=12, loss=loss)
         matrix = probes.confusion_matrix(model, bundle.x_test, bundle.y_test, info.num_classes, loss=loss)
-        return {"Test images": image_grid_figure(samples, info.class_names),
+        # Four per row: the titles ("pred 7 (98%)") stay readable in half a page.
+        return {"Test images": image_grid_figure(samples, info.class_names, columns=4),
                 "Confusion matrix (test set)": confusion_figure(matrix, info.class_names)}
     return {}
 
