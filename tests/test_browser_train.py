@@ -20,6 +20,7 @@ def test_loss_chart_updates_live(page, app_url):
     page.get_by_role("button", name="▶ Start").wait_for(timeout=60_000)
     page.get_by_role("button", name="▶ Start").click()
     page.locator(".st-key-dlb_loss .js-plotly-plot").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(2_000)  # steady state: a fresh server is still importing in its worker pool
     seen, changes, last = [], 0, None
     started = time.monotonic()
     while time.monotonic() - started < 5.0:

@@ -98,6 +98,9 @@ def test_early_stopping_triggers_on_a_noisy_small_set(train_page):
     assert snapshot.epoch == snapshot.best_epoch + 5 < 500
     assert metric(app, "Best epoch") == str(snapshot.best_epoch)
     assert any("Early stopped" in s.value and "restored the weights of epoch" in s.value for s in app.success)
+    charts = len(app.get("plotly_chart"))
+    app.toggle(key="dlb_norms").set_value(True).run()
+    assert len(app.get("plotly_chart")) == charts + 2  # gradient and weight norms per layer
 
 
 def test_a_broken_network_cannot_start_and_says_why(train_page):

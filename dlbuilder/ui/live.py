@@ -124,7 +124,8 @@ def _secondary_charts() -> None:
     left, right = st.columns(2)
     left.plotly_chart(metric_figure(epochs, metric, previous=previous), key="dlb_metric")
     right.plotly_chart(learning_rate_figure(epochs), key="dlb_lr")
-    with st.expander("Per-layer gradient and weight norms (vanishing gradients show here)"):
+    # Drawn only when asked for: two more live charts cost the browser (and a projector laptop) frames.
+    if st.toggle("Show per-layer gradient and weight norms (vanishing gradients show here)", key="dlb_norms"):
         left, right = st.columns(2)
         left.plotly_chart(norms_figure(epochs, "grad"), key="dlb_grad_norms")
         right.plotly_chart(norms_figure(epochs, "weight"), key="dlb_weight_norms")
