@@ -61,7 +61,7 @@ def read_updates(page) -> int:
 
 def chart_signature(page) -> str:
     return page.evaluate("() => { const p = document.querySelector('.st-key-dlb_loss .js-plotly-plot');"
-                         " return p && p._fullData ? p._fullData.map(t => (t.x || []).length).join() : ''; }")
+                         " return p && p._fullData ? p._fullData.map(t => (t.x && t.x.length ? t.x.length + ':' + t.x[t.x.length - 1] : 0)).join() : ''; }")
 
 
 def live_page_rate(browser, url: str, document, seconds: float) -> tuple[float, float]:

@@ -10,7 +10,7 @@ from tests.browser import screenshot
 
 pytestmark = pytest.mark.browser
 TRAIN_POINTS = "() => { const p = document.querySelector('.st-key-dlb_loss .js-plotly-plot');" \
-               " return p && p._fullData ? p._fullData.map(t => t.x ? t.x.length : 0).join(',') : ''; }"
+               " return p && p._fullData ? p._fullData.map(t => t.x && t.x.length ? t.x.length + ':' + t.x[t.x.length - 1] : 0).join(',') : ''; }"
 
 
 def test_loss_chart_updates_live(page, app_url):

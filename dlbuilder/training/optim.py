@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -76,7 +78,10 @@ def step_schedule(schedule, monitored_loss: float) -> None:
     """Advance a schedule by one epoch (plateau schedules read the monitored loss)."""
     if schedule is None:
         return
-    if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        schedule.step(monitored_loss)
-    else:
-        schedule.step()
+    with warnings.catch_warnings():
+        # The NumPy fast path updates weights without optimizer.step(); the schedule is still right.
+        warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
+        if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            schedule.step(monitored_loss)
+        else:
+            schedule.step()

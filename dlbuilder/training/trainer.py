@@ -8,11 +8,13 @@ and only talks to Python (`.item()`) when it must.
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import torch
 
 from dlbuilder.document import Document
+from dlbuilder.training import fastpath
 from dlbuilder.training.evaluation import evaluate, layer_norms
 from dlbuilder.training.losses import compute_loss
 from dlbuilder.training.metrics import EpochRecord, MetricsStream, StepRecord
@@ -30,8 +32,11 @@ class Trainer:
     """Owns model, optimizer and data for one run; `step()` does one mini-batch update."""
 
     def __init__(self, document: Document, device: str | None = None, metrics: MetricsStream | None = None,
-                 bundle=None):
+                 bundle=None, fast_path: bool | None = None):
         self.setup: Setup = prepare(document, device=device, bundle=bundle)
+        if fast_path is None:
+            fast_path = os.environ.get("DLBUILDER_FAST_PATH", "1") != "0"
+        self._fast = fastpath.build(document, self.setup) if fast_path else None
         self.metrics = metrics or MetricsStream()
         s = self.setup
         self.settings = s.settings
@@ -64,11 +69,14 @@ class Trainer:
             self._shuffle()
         tick = time.perf_counter()
         end = self._position + self.batch_size
-        loss = self._update(self._x[self._position:end], self._t[self._position:end])
+        if self._fast is not None:
+            loss = self._fast.update(self._position, end)
+        else:
+            loss = self._update(self._x[self._position:end], self._t[self._position:end]).detach()
         self._epoch_examples += min(end, self.num_train) - self._position
         self._position = end
         self.step_count += 1
-        self._pending.append(loss.detach())
+        self._pending.append(loss)
         if len(self._pending) >= self._flush_every:
             self._flush()
         self._train_seconds += time.perf_counter() - tick
@@ -78,8 +86,12 @@ class Trainer:
 
     def _shuffle(self) -> None:
         train = self.setup.splits["train"]
-        order = torch.randperm(self.num_train, generator=self._generator).to(self.setup.device)
-        self._x, self._t = train.x[order], train.t[order]
+        order = torch.randperm(self.num_train, generator=self._generator)
+        if self._fast is not None:
+            self._fast.batch(order.numpy())
+        else:
+            order = order.to(self.setup.device)
+            self._x, self._t = train.x[order], train.t[order]
         self._position = 0
         self._epoch_examples = 0
         self._epoch_started = self._train_seconds
@@ -104,7 +116,7 @@ class Trainer:
             self._flush()
 
     def _flush(self) -> None:
-        values = torch.stack(self._pending).float().tolist()
+        values = list(self._pending) if self._fast is not None else torch.stack(self._pending).float().tolist()
         first = self.step_count - len(values) + 1
         self._pending.clear()
         bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
@@ -123,6 +135,8 @@ class Trainer:
 
     def _finish_epoch(self) -> None:
         self.flush()
+        if self._fast is not None:
+            self._fast.write_back()  # scoring, norms, snapshots and probes read the torch model
         epoch = self.epoch + 1  # published (self.epoch) only with its record, so readers agree
         s = self.setup
         seconds = self._train_seconds - self._epoch_started

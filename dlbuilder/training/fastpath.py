@@ -1,0 +1,196 @@
+"""A NumPy fast path for the nets TensorFlow Playground trains: plain Dense chains, SGD or Adam.
+
+For a 2-4-2-1 net at batch 10 one PyTorch eager update costs ~500 µs, almost all framework
+overhead; the same forward, backward and update written with NumPy arrays costs ~45 µs
+(measured: 865 vs 80 epochs/s on Playground's spiral). The trainer uses this path only when
+every piece is one it implements exactly (see `build`), keeps the torch model as the source
+for evaluation, probes and export, and writes the weights back at each epoch end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlbuilder.document import Document
+
+ACTIVATIONS = {"identity", "relu", "tanh", "sigmoid", "leaky_relu"}
+OPTIMIZERS = {"sgd", "momentum", "nesterov", "adam", "adamw"}
+LOSSES = {"mse", "binary_cross_entropy", "cross_entropy"}
+
+
+def _chain(document: Document) -> list[str] | None:
+    """Node ids input -> dense... -> output if the network is exactly such a chain, else None."""
+    if len(document.edges) != len(document.nodes) - 1:
+        return None
+    following = {e.source: e.target for e in document.edges}
+    start = [n.id for n in document.nodes if n.type == "input"]
+    if len(start) != 1 or len(following) != len(document.edges):
+        return None
+    order = [start[0]]
+    while order[-1] in following:
+        order.append(following[order[-1]])
+    types = [document.node(i).type for i in order]
+    if len(order) != len(document.nodes) or types[-1] != "output" or set(types[1:-1]) - {"dense"}:
+        return None
+    return order
+
+
+def build(document: Document, setup) -> "NumpyChain | None":
+    """A NumpyChain for this run, or None when any part needs the general PyTorch path."""
+    settings = setup.settings
+    if (setup.device.type != "cpu" or setup.mixed_precision or settings["optimizer"] not in OPTIMIZERS
+            or setup.loss not in LOSSES or setup.problem == "reconstruction"):
+        return None
+    order = _chain(document)
+    if order is None or setup.splits["train"].x.dim() != 2:
+        return None
+    layers = []
+    for node_id in order[1:]:
+        node = document.node(node_id)
+        activation = node.params.get("activation", "identity")
+        module = setup.model.get_submodule(node_id)
+        linear = module if isinstance(module, nn.Linear) else module[0]
+        if activation not in ACTIVATIONS or not isinstance(linear, nn.Linear) or linear.bias is None:
+            return None
+        layers.append((linear, activation))
+    return NumpyChain(layers, setup)
+
+
+class NumpyChain:
+    """Weights as float32 arrays; `update` is one SGD step on a batch; `write_back` syncs torch."""
+
+    def __init__(self, layers: list[tuple[nn.Linear, str]], setup):
+        self.linears = [linear for linear, _ in layers]
+        self.activations = [activation for _, activation in layers]
+        self.weights = [linear.weight.detach().numpy().copy() for linear in self.linears]  # (out, in)
+        self.biases = [linear.bias.detach().numpy().copy() for linear in self.linears]
+        self.velocity = [None] * (2 * len(self.linears))
+        self.setup = setup
+        self.settings = setup.settings
+        self.loss = setup.loss
+        self.slope = 0.01  # LeakyReLU's, as in the layer registry
+        train = setup.splits["train"]
+        self.x, self.t = train.x.numpy(), train.t.numpy()
+
+    def batch(self, order: np.ndarray) -> None:
+        """Shuffle the training set for an epoch (the same order the torch path would use)."""
+        self.epoch_x, self.epoch_t = self.x[order], self.t[order]
+
+    def update(self, start: int, end: int) -> float:
+        """Forward, backward and an optimizer step on rows [start, end) of this epoch's order; the loss."""
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging run shows up as a NaN loss
+            return self._update(start, end)
+
+    def _update(self, start: int, end: int) -> float:
+        x, t = self.epoch_x[start:end], self.epoch_t[start:end]
+        outputs = [x]
+        for weight, bias, activation in zip(self.weights, self.biases, self.activations):
+            outputs.append(self._activate(outputs[-1] @ weight.T + bias, activation))
+        loss, grad = self._loss(outputs[-1], t)
+        grads = []
+        for index in range(len(self.weights) - 1, -1, -1):
+            grad = grad * self._slope(outputs[index + 1], self.activations[index])
+            grads.append((outputs[index].T @ grad).T)  # (out, in), like the weight
+            grads.append(grad.sum(axis=0))
+            grad = grad @ self.weights[index]
+        grads.reverse()  # [w0, b0, w1, b1, ...] after pairing below
+        pairs = [(grads[2 * i + 1], grads[2 * i]) for i in range(len(self.weights))]
+        self.last_grads = [g for pair in pairs for g in pair]  # for the per-layer gradient norms
+        self._step(list(self.last_grads))
+        return loss
+
+    @staticmethod
+    def _activate(z: np.ndarray, name: str) -> np.ndarray:
+        if name == "tanh":
+            return np.tanh(z)
+        if name == "relu":
+            return np.maximum(z, 0)
+        if name == "sigmoid":
+            return 1 / (1 + np.exp(-z))
+        if name == "leaky_relu":
+            return np.where(z > 0, z, 0.01 * z)
+        return z
+
+    def _slope(self, a: np.ndarray, name: str):
+        """d activation / d input, from the activation's output."""
+        if name == "tanh":
+            return 1 - a * a
+        if name == "relu":
+            return (a > 0).astype(a.dtype)
+        if name == "sigmoid":
+            return a * (1 - a)
+        if name == "leaky_relu":
+            return np.where(a > 0, 1.0, self.slope).astype(a.dtype)
+        return 1.0
+
+    def _loss(self, p: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:
+        """Mean loss and its gradient with respect to the network's output."""
+        if self.loss == "mse":
+            diff = p - t
+            return float(np.mean(diff * diff)), 2 * diff / diff.size
+        if self.loss == "binary_cross_entropy":
+            loss = np.mean(np.maximum(p, 0) - p * t + np.log1p(np.exp(-np.abs(p))))
+            return float(loss), (1 / (1 + np.exp(-p)) - t) / p.size
+        shifted = p - p.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        rows = np.arange(len(t))
+        grad = np.exp(log_probs)
+        grad[rows, t] -= 1
+        return float(-log_probs[rows, t].mean()), grad / len(t)
+
+    def _step(self, grads: list[np.ndarray]) -> None:
+        s = self.settings
+        params = [p for pair in zip(self.weights, self.biases) for p in pair]
+        l2 = 0.0 if s["optimizer"] == "adamw" else s["l2"]
+        for index in range(0, len(params), 2):  # penalties on weight matrices only
+            if s["l1"] > 0:
+                grads[index] = grads[index] + s["l1"] * np.sign(params[index])
+            if l2 > 0:
+                grads[index] = grads[index] + 2 * l2 * params[index]
+        if s["grad_clip"] > 0:
+            norm = float(np.sqrt(sum(float((g * g).sum()) for g in grads)))
+            if norm > s["grad_clip"]:
+                grads = [g * (s["grad_clip"] / (norm + 1e-6)) for g in grads]
+        lr = self.setup.optimizer.param_groups[0]["lr"]  # schedules keep working
+        if s["optimizer"] in ("adam", "adamw"):
+            self._adam(params, grads, lr)
+            return
+        momentum = s["momentum"] if s["optimizer"] != "sgd" else 0.0
+        for index, (param, grad) in enumerate(zip(params, grads)):
+            if momentum:
+                buffer = grad.copy() if self.velocity[index] is None else momentum * self.velocity[index] + grad
+                self.velocity[index] = buffer
+                grad = grad + momentum * buffer if s["optimizer"] == "nesterov" else buffer
+            param -= lr * grad
+
+    def _adam(self, params: list[np.ndarray], grads: list[np.ndarray], lr: float) -> None:
+        """torch.optim.Adam / AdamW, step for step (eps 1e-8, bias corrections, decoupled decay)."""
+        s = self.settings
+        beta1, beta2 = s["beta1"], s["beta2"]
+        self.adam_steps = getattr(self, "adam_steps", 0) + 1
+        correction1 = 1 - beta1 ** self.adam_steps
+        root2 = (1 - beta2 ** self.adam_steps) ** 0.5
+        for index, (param, grad) in enumerate(zip(params, grads)):
+            if s["optimizer"] == "adamw" and s["l2"] > 0:
+                param *= 1 - lr * s["l2"]
+            if self.velocity[index] is None:
+                self.velocity[index] = (np.zeros_like(param), np.zeros_like(param))
+            mean, square = self.velocity[index]
+            mean *= beta1
+            mean += (1 - beta1) * grad
+            square *= beta2
+            square += (1 - beta2) * grad * grad
+            param -= (lr / correction1) * mean / (np.sqrt(square) / root2 + 1e-8)
+
+    def write_back(self) -> None:
+        """Copy the NumPy weights into the torch model (before scoring, probes and checkpoints)."""
+        grads = getattr(self, "last_grads", None)
+        with torch.no_grad():
+            for index, (linear, weight, bias) in enumerate(zip(self.linears, self.weights, self.biases)):
+                linear.weight.copy_(torch.from_numpy(weight))
+                linear.bias.copy_(torch.from_numpy(bias))
+                if grads is not None:  # the latest update's gradients, as torch would leave them
+                    linear.weight.grad = torch.from_numpy(np.array(grads[2 * index], dtype=np.float32))
+                    linear.bias.grad = torch.from_numpy(np.array(grads[2 * index + 1], dtype=np.float32))
