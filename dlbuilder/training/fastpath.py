@@ -91,10 +91,12 @@ class NumpyChain:
         loss, grad = self._loss(outputs[-1], t)
         grads = []
         for index in range(len(self.weights) - 1, -1, -1):
-            grad = grad * self._slope(outputs[index + 1], self.activations[index])
-            grads.append((outputs[index].T @ grad).T)  # (out, in), like the weight
+            if self.activations[index] != "identity":
+                grad = grad * self._slope(outputs[index + 1], self.activations[index])
+            grads.append(grad.T @ outputs[index])  # (out, in), like the weight
             grads.append(grad.sum(axis=0))
-            grad = grad @ self.weights[index]
+            if index:
+                grad = grad @ self.weights[index]
         grads.reverse()  # [w0, b0, w1, b1, ...] after pairing below
         pairs = [(grads[2 * i + 1], grads[2 * i]) for i in range(len(self.weights))]
         self.last_grads = [g for pair in pairs for g in pair]  # for the per-layer gradient norms
@@ -129,7 +131,8 @@ class NumpyChain:
         """Mean loss and its gradient with respect to the network's output."""
         if self.loss == "mse":
             diff = p - t
-            return float(np.mean(diff * diff)), 2 * diff / diff.size
+            flat = diff.ravel()
+            return float(flat @ flat) / diff.size, (2 / diff.size) * diff
         if self.loss == "binary_cross_entropy":
             loss = np.mean(np.maximum(p, 0) - p * t + np.log1p(np.exp(-np.abs(p))))
             return float(loss), (1 / (1 + np.exp(-p)) - t) / p.size
