@@ -60,8 +60,10 @@ def read_updates(page) -> int:
 
 
 def chart_signature(page) -> str:
-    return page.evaluate("() => { const p = document.querySelector('.st-key-dlb_loss .js-plotly-plot');"
-                         " return p && p._fullData ? p._fullData.map(t => (t.x && t.x.length ? t.x.length + ':' + t.x[t.x.length - 1] : 0)).join() : ''; }")
+    """The loss chart's traces as "points:last x": it changes whenever the chart shows new data."""
+    from tests.test_browser_train import TRAIN_POINTS
+
+    return page.evaluate(TRAIN_POINTS)
 
 
 def live_page_rate(browser, url: str, document, seconds: float) -> tuple[float, float]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import plotly.graph_objects as go
 from torch import nn
 
@@ -16,17 +15,10 @@ from dlbuilder.figures import (
     series_fit_figure,
     surface_figure,
 )
+from dlbuilder.figures.previews import raw_points
 
 LIVE_RESOLUTION = 50  # grid cells per side while training (smaller figures, faster refresh)
 STILL_RESOLUTION = 100
-
-
-def raw_points(bundle: DatasetBundle, split: str) -> np.ndarray:
-    """2-D points before input features, as the student sees them."""
-    key = f"points_{split}"
-    if key in bundle.extras:
-        return np.asarray(bundle.extras[key])
-    return getattr(bundle, f"x_{split}").numpy()[:, :2]
 
 
 def model_views(model: nn.Module, bundle: DatasetBundle, data_params: dict, loss: str, problem: str,

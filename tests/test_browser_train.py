@@ -9,8 +9,10 @@ from dlbuilder.share import encode_document
 from tests.browser import screenshot
 
 pytestmark = pytest.mark.browser
-TRAIN_POINTS = "() => { const p = document.querySelector('.st-key-dlb_loss .js-plotly-plot');" \
-               " return p && p._fullData ? p._fullData.map(t => t.x && t.x.length ? t.x.length + ':' + t.x[t.x.length - 1] : 0).join(',') : ''; }"
+# The loss chart's traces as "points:last x" each: changes whenever the chart is redrawn with new data.
+TRAIN_POINTS = ("() => { const p = document.querySelector('.st-key-dlb_loss .js-plotly-plot');"
+                " return p && p._fullData ? p._fullData.map(t => t.x && t.x.length"
+                " ? t.x.length + ':' + t.x[t.x.length - 1] : 0).join(',') : ''; }")
 
 
 def test_loss_chart_updates_live(page, app_url):

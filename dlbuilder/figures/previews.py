@@ -43,7 +43,7 @@ def _split(bundle, split: str) -> tuple[np.ndarray, np.ndarray]:
     return as_array(getattr(bundle, f"x_{split}")), as_array(getattr(bundle, f"y_{split}"))
 
 
-def _raw_points(bundle, split: str) -> np.ndarray:
+def raw_points(bundle, split: str) -> np.ndarray:
     """The 2-D points before features (extras["points_<split>"]); the first two inputs otherwise."""
     key = f"points_{split}"
     return as_array(bundle.extras[key]) if key in bundle.extras else _split(bundle, split)[0][:, :2]
@@ -53,9 +53,9 @@ def points_preview(bundle, height: int = 520) -> go.Figure:
     """2-D sets: training (and validation) points filled, test points outlined, on equal axes."""
     info = bundle.info
     layout = base_layout(height, "preview-points", "x", "y")
-    fit_points = np.concatenate([_raw_points(bundle, "train"), _raw_points(bundle, "val")])
+    fit_points = np.concatenate([raw_points(bundle, "train"), raw_points(bundle, "val")])
     fit_targets = np.concatenate([_split(bundle, "train")[1], _split(bundle, "val")[1]])
-    test_points, test_targets = _raw_points(bundle, "test"), _split(bundle, "test")[1]
+    test_points, test_targets = raw_points(bundle, "test"), _split(bundle, "test")[1]
     if info.task == "classification":
         traces = class_points(fit_points, fit_targets, info.class_names, test=False)
         if len(test_points):

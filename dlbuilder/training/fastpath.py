@@ -66,7 +66,9 @@ class NumpyChain:
         self.activations = [activation for _, activation in layers]
         self.weights = [linear.weight.detach().numpy().copy() for linear in self.linears]  # (out, in)
         self.biases = [linear.bias.detach().numpy().copy() for linear in self.linears]
-        self.velocity = [None] * (2 * len(self.linears))
+        self.velocity = [None] * (2 * len(self.linears))  # momentum buffers, or Adam's (mean, square)
+        self.adam_steps = 0
+        self.last_grads: list[np.ndarray] | None = None
         self.setup = setup
         self.settings = setup.settings
         self.loss = setup.loss
@@ -172,7 +174,7 @@ class NumpyChain:
         """torch.optim.Adam / AdamW, step for step (eps 1e-8, bias corrections, decoupled decay)."""
         s = self.settings
         beta1, beta2 = s["beta1"], s["beta2"]
-        self.adam_steps = getattr(self, "adam_steps", 0) + 1
+        self.adam_steps += 1
         correction1 = 1 - beta1 ** self.adam_steps
         root2 = (1 - beta2 ** self.adam_steps) ** 0.5
         for index, (param, grad) in enumerate(zip(params, grads)):
@@ -189,7 +191,7 @@ class NumpyChain:
 
     def write_back(self) -> None:
         """Copy the NumPy weights into the torch model (before scoring, probes and checkpoints)."""
-        grads = getattr(self, "last_grads", None)
+        grads = self.last_grads
         with torch.no_grad():
             for index, (linear, weight, bias) in enumerate(zip(self.linears, self.weights, self.biases)):
                 linear.weight.copy_(torch.from_numpy(weight))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 
 from dlbuilder.compile import compile_graph
@@ -67,13 +65,14 @@ def _render(preview_bundle) -> None:
     if was in ("pending", "running", "paused") and not job.active:
         st.rerun()  # the job ended: redraw the whole page (buttons, final figures) once
     status_banner(snapshot)
-    _counters(snapshot)
+    _counters(snapshot, job.document.training)
     _charts(job, snapshot)
 
 
-def _counters(snapshot: JobSnapshot) -> None:
+def _counters(snapshot: JobSnapshot, settings: dict) -> None:
     info = snapshot.info
-    n, batch = info.get("train_examples", 0), job_batch(snapshot)
+    n = info.get("train_examples", 0)
+    batch = min(settings["batch_size"], n)  # as the trainer uses it
     columns = st.columns(5 if snapshot.best_epoch is not None else 4)
     columns[0].metric("Epoch", f"{snapshot.epoch:,}")
     columns[0].caption(f"of {snapshot.total_epochs:,}")
@@ -85,17 +84,7 @@ def _counters(snapshot: JobSnapshot) -> None:
     columns[3].metric("Examples / s", f"{speed:,.0f}", help=f"Training speed on {info.get('name', '?')}")
     if snapshot.best_epoch is not None:
         columns[4].metric("Best epoch", f"{snapshot.best_epoch}",
-                          f"patience {snapshot.patience_wait} / {job_patience(snapshot)}", delta_color="off")
-
-
-def job_batch(snapshot: JobSnapshot) -> int:
-    n = snapshot.info.get("train_examples", 0)
-    per_epoch = snapshot.updates_per_epoch
-    return math.ceil(n / per_epoch) if per_epoch else 0
-
-
-def job_patience(snapshot: JobSnapshot) -> int:
-    return jobs.current().document.training["patience"]
+                          f"patience {snapshot.patience_wait} / {settings['patience']}", delta_color="off")
 
 
 def _charts(job: JobHandle, snapshot: JobSnapshot) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from dlbuilder.datasets import DATASETS, store_upload
@@ -100,7 +102,6 @@ def _pause_or_resume() -> None:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _bundle(name: str, params_json: str, seed: int) -> DatasetBundle:
-    import json
     return DATASETS[name].load(json.loads(params_json), seed)
 
 
@@ -108,7 +109,6 @@ def preview_bundle(document: Document) -> DatasetBundle | None:
     """The document's dataset as generated (cached per settings), or None if it cannot be made."""
     if document.data is None:
         return None
-    import json
     try:
         return _bundle(document.data.name, json.dumps(document.data.params, sort_keys=True), document.seed)
     except DatasetError as error:
