@@ -89,14 +89,15 @@ def test_out_of_memory_ends_cleanly_and_the_next_job_works(runner, monkeypatch):
 
 
 def test_a_job_without_heartbeats_stops_by_itself():
-    runner = ThreadRunner(heartbeat_timeout=0.5)
+    runner = ThreadRunner(heartbeat_timeout=1.5)
     job = runner.submit(long_playground())
-    assert wait_for(lambda: job.status == "running")
-    for _ in range(5):  # a live page keeps it alive
+    # A live page beats while the job starts (however slow the machine) and for a while after.
+    assert wait_for(lambda: job.heartbeat() or job.snapshot().step > 0)
+    for _ in range(5):
         time.sleep(0.2)
         job.heartbeat()
     assert job.active
-    assert job.wait(5)
+    assert job.wait(30)
     assert job.status == "stopped" and "no heartbeat" in job.message
 
 

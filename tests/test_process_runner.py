@@ -69,7 +69,8 @@ def test_a_killed_worker_becomes_an_error_and_the_next_job_works(runner):
 def test_no_heartbeat_stops_the_worker():
     runner = ProcessRunner(heartbeat_timeout=1.0)
     job = runner.submit(long_playground())
-    assert wait_for(lambda: job.snapshot().step > 0)
-    assert job.wait(15)
+    # beats until the worker has started (slow on a busy machine), then the page "closes"
+    assert wait_for(lambda: job.heartbeat() or job.snapshot().step > 0)
+    assert job.wait(60)
     assert job.status == "stopped" and "no heartbeat" in job.message
     assert not job.process.is_alive()

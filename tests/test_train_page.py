@@ -28,7 +28,7 @@ def with_document(app: AppTest, document) -> AppTest:
     return app.run()
 
 
-def wait_for(app: AppTest, predicate, timeout: float = 30.0) -> bool:
+def wait_for(app: AppTest, predicate, timeout: float = 120.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         snapshot = app.session_state[jobs.JOB].snapshot()
