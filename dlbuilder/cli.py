@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from dlbuilder.document import Document, DocumentError, load_document
+from dlbuilder.document import MAX_DOCUMENT_BYTES, Document, DocumentError, load_document
 from dlbuilder.presets import PRESETS
 from dlbuilder.training.cli import add_train_command
 from dlbuilder.validation import validate
@@ -28,7 +28,11 @@ def read_document(path: str) -> Document:
     if path in PRESETS and not Path(path).exists():
         return PRESETS[path].load()
     try:
-        data = Path(path).read_bytes() if path != "-" else sys.stdin.buffer.read()
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
+        else:
+            with open(path, "rb") as handle:  # at most one byte too many: /dev/zero is not read forever
+                data = handle.read(MAX_DOCUMENT_BYTES + 1)
     except OSError as error:
         raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
     try:

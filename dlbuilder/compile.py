@@ -16,6 +16,7 @@ from dlbuilder.limits import ResourceLimits
 from dlbuilder.modules import CrossAttention, SelfAttention
 from dlbuilder.shapes import TensorSpec
 from dlbuilder.validation import InvalidNetwork, ValidationReport, validate
+from dlbuilder.validation.resources import training_values
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class GraphModel(nn.Module):
     """Runs the network's nodes in topological order; `print(model)` lists them by node id."""
 
     def __init__(self, modules: dict[str, nn.Module], steps: list[Step], inputs: dict[str, TensorSpec],
-                 output_id: str):
+                 output_id: str, values_per_example: int = 0):
         super().__init__()
         for node_id, module in modules.items():
             self.add_module(node_id, module)
@@ -46,6 +47,7 @@ class GraphModel(nn.Module):
         self.input_ids = list(inputs)
         self.input_specs = list(inputs.values())
         self.output_id = output_id
+        self.values_per_example = values_per_example  # what one example makes: bounds scoring chunks
         self._capture: Captured | None = None
         self._capture_ids: set[str] = set()
 
@@ -140,4 +142,5 @@ def compile_graph(document: Document, device: torch.device | str = "cpu",
     recipes, steps, inputs, output_id = plan(document, report)
     with torch.device(device):
         modules = {node_id: recipe.build() for node_id, recipe in recipes.items()}
-    return GraphModel(modules, steps, inputs, output_id)
+    values = sum(training_values(document, report).values())
+    return GraphModel(modules, steps, inputs, output_id, values)

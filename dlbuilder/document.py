@@ -9,6 +9,7 @@ editor can still open a broken network and show what to fix.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -21,6 +22,9 @@ MAX_NODES = 1_000  # hard structural bound; the (lower) configurable cap is in l
 MAX_EDGES = 4_000
 MAX_TEXT = 2_000
 MAX_NESTING = 16  # a valid document nests 6 levels; deeper ones could overflow the stack later
+# Characters of one number in the JSON text. A valid document needs at most ~25 (a float's
+# repr); bounding them keeps Python's 4,300-digit int limit (a ValueError) out of reach.
+MAX_NUMBER_CHARS = 100
 
 
 class DocumentError(ValueError):
@@ -121,7 +125,7 @@ def upgrade(raw: Any) -> dict:
     version = raw.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise DocumentError([f"schema_version must be a whole number from 1 to {SCHEMA_VERSION}, "
-                             f"got {str(version)[:20]!r}"])
+                             f"got {shown(version, 20)!r}"])
     if version > SCHEMA_VERSION:
         raise DocumentError([f"this document has schema_version {version}, made by a newer dlbuilder "
                              f"(this one reads up to {SCHEMA_VERSION}): update dlbuilder"])
@@ -129,6 +133,14 @@ def upgrade(raw: Any) -> dict:
         raw = UPGRADES[version](raw)
         version += 1
     return raw
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """The start of `value` as text for a message; never fails (str() of a 5,000-digit int does)."""
+    try:
+        return str(value)[:limit]
+    except ValueError:
+        return "a very long number"
 
 
 def check_nesting(raw: Any) -> None:
@@ -147,7 +159,7 @@ def parse_json(text: str | bytes) -> Any:
     if len(text) > MAX_DOCUMENT_BYTES:
         raise DocumentError([f"document is {len(text):,} bytes; at most {MAX_DOCUMENT_BYTES:,} allowed"])
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int, parse_float=_parse_float)
     except RecursionError:
         raise DocumentError(["document is nested too deeply to be a network"]) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -156,6 +168,25 @@ def parse_json(text: str | bytes) -> Any:
 
 def _reject_constant(name: str) -> None:
     raise DocumentError([f"{name} is not a number a network can use: write a finite number"])
+
+
+def _check_number_length(text: str) -> None:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise DocumentError([f"a number in the document has {len(text):,} characters; at most "
+                             f"{MAX_NUMBER_CHARS} are allowed: write a shorter number"])
+
+
+def _parse_int(text: str) -> int:
+    _check_number_length(text)
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    _check_number_length(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise DocumentError([f"{text[:20]} is too large for a number a network can use: write a smaller one"])
+    return value
 
 
 def load_document(source: str | bytes | dict) -> Document:

@@ -11,17 +11,22 @@ import math
 import re
 from typing import Any
 
+from dlbuilder.compile import GraphModel
 from dlbuilder.datasets import DATASETS
-from dlbuilder.document import MAX_EDGES, MAX_NODES, MAX_TEXT, DataChoice, Document, DocumentError, Edge, Node
+from dlbuilder.document import (MAX_EDGES, MAX_NODES, MAX_TEXT, DataChoice, Document, DocumentError, Edge, Node,
+                                shown)
 from dlbuilder.layers import LAYERS
 from dlbuilder.params import fill_defaults, unknown_keys
 from dlbuilder.training.settings import TRAINING_PARAMS
 
-ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-# Names generated code and nn.Module already use; a node may not be called like them.
-RESERVED_IDS = frozenset({"self", "torch", "nn", "x", "inputs", "model", "forward", "training",
-                          "type", "float", "double", "half", "cuda", "cpu", "to", "train", "eval",
-                          "apply", "state_dict", "parameters", "modules", "children", "capture"})
+ID_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")  # always fullmatch: "$" would allow a final newline
+# A node id becomes an attribute of the compiled GraphModel (and of the exported class) and a
+# local name in generated code, so it may not be any attribute a model has (nn.Module's methods,
+# GraphModel's own, those set in __init__ such as `training` and `steps`), a Python keyword, or
+# a name the generated file uses.
+GENERATED_CODE_NAMES = frozenset({"self", "torch", "nn", "super", "print", "model", "x", "inputs"})
+RESERVED_IDS = frozenset(name for name in set(dir(GraphModel({}, [], {}, "output"))) | GENERATED_CODE_NAMES
+                         | set(keyword.kwlist) if ID_PATTERN.fullmatch(name))
 
 TOP_KEYS = ("schema_version", "name", "description", "network", "data", "training", "seed")
 NODE_KEYS = ("id", "type", "params", "position")
@@ -49,7 +54,7 @@ class _Reader:
     def keys(self, where: str, value: dict, allowed: tuple[str, ...]) -> None:
         for key in value:
             if key not in allowed:
-                self.fail(f"{where}: unknown key {str(key)[:40]!r} (allowed: {', '.join(allowed)})")
+                self.fail(f"{where}: unknown key {shown(key)!r} (allowed: {', '.join(allowed)})")
 
     def document(self, raw: dict) -> Document | None:
         self.keys("document", raw, TOP_KEYS)
@@ -86,7 +91,7 @@ class _Reader:
             self.fail(f"{where} must be an object")
             return fill_defaults(schema, {})
         for key in unknown_keys(schema, value):
-            self.fail(f"{where}: unknown setting {str(key)[:40]!r}")
+            self.fail(f"{where}: unknown setting {shown(key)!r}")
         return fill_defaults(schema, value)
 
     def data(self, value: Any) -> DataChoice | None:
@@ -126,8 +131,8 @@ class _Reader:
             self.fail(f"node #{index + 1} must be an object with 'id' and 'type'")
             return None
         node_id = entry.get("id")
-        if not isinstance(node_id, str) or not ID_PATTERN.match(node_id) or keyword.iskeyword(node_id):
-            self.fail(f"node #{index + 1}: id {str(node_id)[:40]!r} must start with a lowercase letter and "
+        if not isinstance(node_id, str) or not ID_PATTERN.fullmatch(node_id) or keyword.iskeyword(node_id):
+            self.fail(f"node #{index + 1}: id {shown(node_id)!r} must start with a lowercase letter and "
                       "use only a-z, 0-9 and _ (at most 40 characters)")
             return None
         if node_id in RESERVED_IDS:
@@ -136,7 +141,7 @@ class _Reader:
         self.keys(node_id, entry, NODE_KEYS)
         layer = LAYERS.get(entry.get("type")) if isinstance(entry.get("type"), str) else None
         if layer is None:
-            self.fail(f"{node_id}: unknown layer type {str(entry.get('type'))[:40]!r} "
+            self.fail(f"{node_id}: unknown layer type {shown(entry.get('type'))!r} "
                       f"(known: {', '.join(LAYERS)})")
             return None
         params = entry.get("params", {})
@@ -145,7 +150,7 @@ class _Reader:
             return None
         for key in unknown_keys(layer.params, params):
             known = ", ".join(p.name for p in layer.params) or "none"
-            self.fail(f"{node_id}: {layer.title} has no parameter {str(key)[:40]!r} (it has: {known})")
+            self.fail(f"{node_id}: {layer.title} has no parameter {shown(key)!r} (it has: {known})")
         return Node(node_id, layer.name, fill_defaults(layer.params, params), self.position(node_id, entry))
 
     def position(self, node_id: str, entry: dict) -> tuple[float, float] | None:

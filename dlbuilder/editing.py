@@ -8,15 +8,13 @@ from __future__ import annotations
 import copy
 import re
 
-import networkx as nx
-
 from dlbuilder.datasets import DATASETS
 from dlbuilder.datasets.base import DatasetError
 from dlbuilder.document import DataChoice, Document, Edge, Node
 from dlbuilder.layers import LAYERS
+# auto_layout and move_nodes are edits too: the editor imports every edit from this module
+from dlbuilder.layout import COLUMN, auto_layout, move_nodes, shift_right  # noqa: F401
 from dlbuilder.params import fill_defaults
-
-COLUMN, ROW = 200, 130  # layout grid in canvas pixels
 # Short names students see on the canvas: conv1, pool1 rather than conv2d1, maxpool2d1.
 ID_PREFIXES = {"conv2d": "conv", "maxpool2d": "pool", "avgpool2d": "avgpool", "global_avg_pool": "gap",
                "self_attention": "attention", "cross_attention": "cross", "batchnorm": "bn",
@@ -59,10 +57,22 @@ def add_node(document: Document, layer_type: str, position: tuple[float, float] 
 
 
 def remove_node(document: Document, node_id: str) -> Document:
-    """Delete a node and every edge touching it; the remaining inputs of merges keep their order."""
+    """Delete a node and keep the path through it: its input now feeds each node it fed, in the same slots.
+
+    A merge (Add, Concat, ...) has several inputs; its first input (the main path) takes
+    its place and the other branches are left open, for the student to reconnect or delete (the
+    checks name them). A node without inputs (an Input) just leaves its targets unconnected.
+    """
     result = _copy(document)
+    incoming = sorted((e for e in result.edges if e.target == node_id), key=lambda e: e.slot)
+    outgoing = [e for e in result.edges if e.source == node_id]
     result.nodes = [n for n in result.nodes if n.id != node_id]
     result.edges = [e for e in result.edges if node_id not in (e.source, e.target)]
+    if incoming:
+        source = incoming[0].source
+        for edge in outgoing:
+            if not any(e.source == source and e.target == edge.target for e in result.edges):
+                result.edges.append(Edge(source, edge.target, edge.slot))  # the slot just freed
     return _renumber_slots(result)
 
 
@@ -115,36 +125,6 @@ def set_params(document: Document, node_id: str, params: dict) -> Document:
     return result
 
 
-def move_nodes(document: Document, positions: dict[str, tuple[float, float]]) -> Document:
-    """Set editor positions (no effect on the network itself)."""
-    result = _copy(document)
-    for node in result.nodes:
-        if node.id in positions:
-            node.position = (float(positions[node.id][0]), float(positions[node.id][1]))
-    return result
-
-
-def auto_layout(document: Document) -> Document:
-    """Columns by depth from the inputs (left to right), rows spread around the middle."""
-    graph = nx.DiGraph()
-    graph.add_nodes_from(n.id for n in document.nodes)
-    graph.add_edges_from((e.source, e.target) for e in document.edges
-                         if e.source in graph and e.target in graph)
-    if not nx.is_directed_acyclic_graph(graph):
-        return document
-    depth: dict[str, int] = {}
-    for node_id in nx.topological_sort(graph):
-        depth[node_id] = max((depth[p] + 1 for p in graph.predecessors(node_id)), default=0)
-    columns: dict[int, list[str]] = {}
-    for node in document.nodes:
-        columns.setdefault(depth[node.id], []).append(node.id)
-    positions = {}
-    for column, members in columns.items():
-        for row, node_id in enumerate(members):
-            positions[node_id] = (column * COLUMN, (row - (len(members) - 1) / 2) * ROW)
-    return move_nodes(document, positions)
-
-
 def set_dataset(document: Document, name: str) -> Document:
     """Choose a dataset (with its default settings); the first input and the output adapt to it."""
     if name not in DATASETS:
@@ -180,34 +160,66 @@ def network_for_dataset(name: str) -> Document:
     info = DATASETS[name].describe(fill_defaults(DATASETS[name].params, {}))
     if len(info.input_shape) == 3:
         chain = [("input", {}), ("conv2d", {"out_channels": 8, "padding": "same"}), ("maxpool2d", {}),
-                 ("flatten", {}), ("dense", {"units": 32}), ("output", {})]
+                 ("flatten", {}), ("dense", {"units": 32})]
     else:
-        chain = [("input", {}), ("dense", {"units": 8}), ("dense", {"units": 8}), ("output", {})]
+        chain = [("input", {}), ("dense", {"units": 8}), ("dense", {"units": 8})]
     task = "classification" if info.task == "classification" else "regression"
-    document = set_dataset(Document(nodes=[], edges=[], name=f"New network for {name}"), name)
+    return _chain_network(name, f"New network for {name}", chain + [("output", {"task": task})])
+
+
+def blank_network_for_dataset(name: str) -> Document:
+    """The smallest network for a dataset: Input -> Output (Flatten between for images), units spelt out.
+
+    The output's units are written in, not left at 0 ("as the dataset needs"), so the student
+    sees them: one unit for two classes (a single score, as in Playground), else one per class
+    or per value.
+    """
+    info = DATASETS[name].describe(fill_defaults(DATASETS[name].params, {}))
+    if info.task == "classification":
+        output = {"task": "classification", "units": 1 if info.num_classes == 2 else info.num_classes}
+    else:
+        output = {"task": "regression", "units": info.num_targets}
+    flatten = [("flatten", {})] if len(info.input_shape) > 1 else []
+    return _chain_network(name, f"Blank network for {name}", [("input", {}), *flatten, ("output", output)])
+
+
+def _chain_network(dataset: str, title: str, chain: list[tuple[str, dict]]) -> Document:
+    """Layers joined one after the other, on `dataset`, laid out in bands."""
+    document = set_dataset(Document(nodes=[], edges=[], name=title), dataset)
     previous = None
     for column, (layer_type, params) in enumerate(chain):
-        if layer_type == "output":
-            params = {"task": task}
         document, node_id = add_node(document, layer_type, (column * COLUMN, 0.0), params)
         if previous:
             document = connect(document, previous, node_id)
         previous = node_id
-    return document
+    return auto_layout(document)
 
 
 def insert_after(document: Document, node_id: str, layer_type: str) -> tuple[Document, str]:
     """Add a layer right after `node_id`: it takes over that node's outgoing edges; later nodes shift right."""
-    anchor = document.node(node_id)
-    x, y = anchor.position or (0.0, 0.0)
-    shifted = {n.id: (n.position[0] + COLUMN, n.position[1]) for n in document.nodes
-               if n.position is not None and n.position[0] > x}
-    result, new_id = add_node(move_nodes(document, shifted), layer_type, (x + COLUMN, y))
+    x, y = document.node(node_id).position or (0.0, 0.0)
+    result, new_id = add_node(shift_right(document, (x, y), include_column=False), layer_type, (x + COLUMN, y))
     if LAYERS[layer_type].max_inputs == 0:
         return result, new_id  # an Input takes nothing in
     outgoing = [e for e in result.edges if e.source == node_id]
     result.edges = [e for e in result.edges if e.source != node_id]
     result.edges += [Edge(new_id, e.target, e.slot) for e in outgoing] + [Edge(node_id, new_id, 0)]
+    return result, new_id
+
+
+def insert_before(document: Document, node_id: str, layer_type: str) -> tuple[Document, str]:
+    """Add a layer right before `node_id` (the Output, say): it takes over that node's inputs and feeds it.
+
+    The new layer takes the node's place on the canvas; the node and the layers right of it
+    shift one column right.
+    """
+    x, y = document.node(node_id).position or (0.0, 0.0)
+    result, new_id = add_node(shift_right(document, (x, y), include_column=True), layer_type, (x, y))
+    if LAYERS[layer_type].max_inputs == 0:
+        return result, new_id  # an Input takes nothing in
+    incoming = [e for e in result.edges if e.target == node_id]
+    result.edges = [e for e in result.edges if e.target != node_id]
+    result.edges += [Edge(e.source, new_id, e.slot) for e in incoming] + [Edge(new_id, node_id, 0)]
     return result, new_id
 
 

@@ -2,11 +2,13 @@
 
 The import mirrors Playground rather than modernising it: hidden Dense layers with the chosen
 activation, an output neuron with tanh for classification (targets -1/+1, the sign is the
-class) or identity for regression, squared-error loss, plain SGD, weights uniform in
-[-0.5, 0.5] with biases 0.1, and no validation split. Two differences stay: dlbuilder's MSE
-is mean((p - t)^2) where Playground minimises (p - t)^2 / 2, so each step is twice as long
-for the same learning rate; and initZero here zeros the biases too (Playground keeps 0.1).
-The random generators differ, so the points are drawn alike but are not the same points.
+class) or identity for regression, Playground's loss (p - t)^2 / 2 averaged over each batch
+(`half_mse`), plain SGD, weights uniform in [-0.5, 0.5] with biases 0.1, no validation split
+and no reshuffling: every epoch walks the training set in the same order, as Playground's
+oneStep does. From the same weights and points an import trains step for step like
+Playground (tests/test_playground_fidelity.py). Differences that stay are listed as import
+warnings; always: the random generators differ, so the points are drawn alike but are not
+the same points, and initZero here zeros the biases too (Playground keeps 0.1).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import zlib
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
+from dlbuilder.datasets.common import split_sizes
 from dlbuilder.document import SCHEMA_VERSION, Document, load_document
 from dlbuilder.presets import X_STEP
 from dlbuilder.training.settings import TRAINING_PARAMS
@@ -47,7 +50,10 @@ DEFAULTS = {"activation": "tanh", "regularization": "none", "batchSize": "10", "
             "regDataset": "reg-plane", "learningRate": "0.03", "regularizationRate": "0",
             "noise": "0", "networkShape": "4,2", "percTrainData": "50", "problem": "classification",
             "initZero": "false", "x": "true", "y": "true"}
-SEED_PATTERN = re.compile(r"^0\.(\d{1,9})$")
+# ASCII digits only: str.isdigit and re's \d also accept "²" or "٣", which int() refuses or reads
+SEED_PATTERN = re.compile(r"0\.([0-9]{1,9})")
+WHOLE_PATTERN = re.compile(r"[0-9]{1,3}")
+NUMBER_PATTERN = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")
 
 
 class PlaygroundImportError(ValueError):
@@ -88,10 +94,8 @@ def parse_state(url_or_hash: str) -> dict[str, str]:
 
 def _number(state: dict, key: str, low: float, high: float, whole: bool = False) -> float:
     text = state[key]
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    # float() alone would also take "1_0", "٣" or "infinity", which Playground's Number() refuses
+    value = float(text) if NUMBER_PATTERN.fullmatch(text) else math.nan
     if not math.isfinite(value) or (whole and not value.is_integer()) or not low <= value <= high:
         kind = "a whole number" if whole else "a number"
         raise PlaygroundImportError(f"{key}={text[:20]!r} in the link must be {kind} from {low:g} "
@@ -118,7 +122,8 @@ def network_shape(state: dict) -> list[int]:
     """Neurons per hidden layer; empty for a network with no hidden layer."""
     text = state["networkShape"]
     parts = [p.strip() for p in text.split(",")] if text.strip() else []
-    if len(parts) > MAX_HIDDEN_LAYERS or not all(p.isdigit() and 1 <= int(p) <= MAX_NEURONS for p in parts):
+    if len(parts) > MAX_HIDDEN_LAYERS or not all(WHOLE_PATTERN.fullmatch(p) and 1 <= int(p) <= MAX_NEURONS
+                                                  for p in parts):
         raise PlaygroundImportError(f"networkShape={text[:30]!r} must list at most {MAX_HIDDEN_LAYERS} "
                                     f"hidden layers of 1 to {MAX_NEURONS} neurons, e.g. 4,2")
     return [int(p) for p in parts]
@@ -128,7 +133,7 @@ def seed_number(seed: str | None) -> int:
     """Playground's seed text as a whole number: "0.80826" -> 80826, other text by checksum."""
     if not seed:
         return 0
-    match = SEED_PATTERN.match(seed)
+    match = SEED_PATTERN.fullmatch(seed)
     return int(match.group(1)) if match else zlib.crc32(seed.encode("utf-8")) & 0x7FFFFFFF
 
 
@@ -158,27 +163,49 @@ def _data(state: dict, problem: str, warnings: list[str]) -> dict:
 
 
 def _penalties(state: dict, warnings: list[str]) -> dict[str, float]:
-    """Playground's regularization as dlbuilder's l1/l2, capped at dlbuilder's maximum."""
+    """Playground's regularization as dlbuilder's l1/l2 giving the same update, capped at the maximum.
+
+    Playground moves each weight (not bias) by learningRate * rate * der(w): der is sign(w)
+    for L1 and w for L2 (penalty w^2 / 2). dlbuilder's penalties l1 * |w| and l2 * w^2 have
+    gradients l1 * sign(w) and 2 * l2 * w, so l1 = rate and l2 = rate / 2.
+    """
     kind = _choice(state, "regularization", REGULARIZATIONS)
     rate = _number(state, "regularizationRate", 0, 10)
     penalties = {"l1": 0.0, "l2": 0.0}
-    if kind == "none":
+    if kind == "none" or rate == 0:
         return penalties
     key = kind.lower()
+    value = rate if key == "l1" else rate / 2
     limit = next(p.max for p in TRAINING_PARAMS if p.name == key)
-    if rate > limit:
-        warnings.append(f"regularization rate {rate:g} is above the largest {key} allowed here; "
-                        f"{limit:g} is used instead")
-    penalties[key] = float(min(rate, limit))
+    if value > limit:
+        largest = limit if key == "l1" else 2 * limit
+        warnings.append(f"regularization rate {rate:g} is above the largest {kind} rate allowed here; "
+                        f"{largest:g} is used instead: pick at most {largest:g} in Playground to train alike")
+    if key == "l1":
+        warnings.append("L1 here pushes weights towards 0 and past it; Playground sets a weight that "
+                        "crosses 0 to exactly 0 and freezes it, so with L1 the two drift apart")
+    penalties[key] = float(min(value, limit))
     return penalties
 
 
+def _batch_note(document: Document, warnings: list[str]) -> None:
+    """Warn when the training set is not a whole number of batches (Playground treats the rest apart)."""
+    params, batch_size = document.data.params, document.training["batch_size"]
+    train, _, _ = split_sizes(params["num_samples"], params["train_fraction"], 0.0)
+    if train % batch_size:
+        warnings.append(f"{train} training points are not a whole number of batches of {batch_size}: "
+                        f"Playground adds the last {train % batch_size} to the next pass's first update, "
+                        "here they make a smaller update of their own; pick a batch size that divides "
+                        f"{train} to train alike")
+
+
 def _training(state: dict, warnings: list[str]) -> dict:
-    return {"loss": "mse", "optimizer": "sgd",
+    return {"loss": "half_mse", "optimizer": "sgd",
             "learning_rate": _number(state, "learningRate", 1e-6, 10),
             "batch_size": _number(state, "batchSize", 1, 4096, whole=True),
             **_penalties(state, warnings),
             "init": "zeros" if _switch(state, "initZero") else "uniform",
+            "shuffle": False,  # Playground walks its training points in one fixed order every epoch
             "epochs": EPOCHS}
 
 
@@ -203,6 +230,7 @@ def import_playground(url_or_hash: str) -> ImportResult:
     activation = ACTIVATIONS[_choice(state, "activation", ACTIVATIONS)]
     shape = network_shape(state)
     data = _data(state, problem, warnings)
+    training = _training(state, warnings)
     nodes = _nodes(shape, activation, problem)
     edges = [{"source": a["id"], "target": b["id"], "slot": 0} for a, b in zip(nodes, nodes[1:])]
     layers = "-".join(str(n) for n in [sum(data["params"][f] for f in FEATURES.values()), *shape, 1])
@@ -210,8 +238,10 @@ def import_playground(url_or_hash: str) -> ImportResult:
            "description": f"A {layers} {state['activation']} network on {data['name']} (noise "
                           f"{data['params']['noise']}), imported from TensorFlow Playground.",
            "network": {"nodes": nodes, "edges": edges}, "data": data,
-           "training": _training(state, warnings), "seed": seed_number(state.get("seed"))}
-    return ImportResult(load_document(raw), warnings)
+           "training": training, "seed": seed_number(state.get("seed"))}
+    document = load_document(raw)
+    _batch_note(document, warnings)
+    return ImportResult(document, warnings)
 
 
 def document_from_playground(url_or_hash: str) -> Document:

@@ -61,6 +61,15 @@ class SeriesPrediction:
     unit: str
 
 
+@dataclass(frozen=True)
+class Reconstructions:
+    """Examples and what an autoencoder rebuilt from them, same shapes: (N, H, W) images or (N, F)."""
+
+    inputs: np.ndarray
+    outputs: np.ndarray
+    errors: np.ndarray  # mean squared error of each example, (N,)
+
+
 class Sample(NamedTuple):
     """One example for an image grid: the image, true class, predicted class and its probability."""
 
@@ -232,3 +241,18 @@ def class_probabilities(model: nn.Module, x_one: torch.Tensor) -> np.ndarray:
     with evaluating(model):
         output = forward(model, torch.as_tensor(x_one)[None])
     return class_probabilities_of(output)[0].numpy()
+
+
+# -- autoencoders ---------------------------------------------------------------------------------
+
+
+def reconstructions(model: nn.Module, x: torch.Tensor, count: int = 8) -> Reconstructions:
+    """The first `count` examples of `x` and the model's rebuilt versions (one channel squeezed: (N, H, W))."""
+    x = torch.as_tensor(x)[:count]
+    with evaluating(model):
+        output = forward(model, x).reshape(x.shape)
+    inputs, outputs = x.float().cpu().numpy(), output.numpy()
+    errors = ((outputs - inputs) ** 2).reshape(len(inputs), -1).mean(axis=1) if len(inputs) else np.zeros(0)
+    if inputs.ndim == 4 and inputs.shape[1] == 1:  # (N, 1, H, W) -> (N, H, W)
+        inputs, outputs = inputs[:, 0], outputs[:, 0]
+    return Reconstructions(inputs=inputs, outputs=outputs, errors=errors)

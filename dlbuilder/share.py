@@ -31,8 +31,8 @@ LINK_VERSION = "1"
 QUERY_KEY = "g"
 MAX_LINK_CHARS = 16_000  # a browser address bar holds a few tens of thousands at most
 MAX_JSON_BYTES = MAX_DOCUMENT_BYTES
-TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]*$")
-VERSION_PATTERN = re.compile(r"^[0-9]{1,6}$")
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]*")  # always fullmatch: "$" would allow a final newline
+VERSION_PATTERN = re.compile(r"[0-9]{1,6}")
 
 DAMAGED = "this share link is damaged or incomplete: copy the whole link again"
 
@@ -70,7 +70,10 @@ def _token(text: str) -> str:
     """The encoded part of `text`, which may be the bare token or a whole share URL."""
     text = text.strip()
     if "?" in text or "://" in text:
-        values = parse_qs(urlsplit(text).query).get(QUERY_KEY)
+        try:
+            values = parse_qs(urlsplit(text).query).get(QUERY_KEY)
+        except ValueError:  # e.g. "Invalid IPv6 URL" for "http://[..."
+            raise ShareLinkError(DAMAGED) from None
         if not values:
             raise ShareLinkError(f"this address has no network in it (no '{QUERY_KEY}=' part): "
                                  "copy the whole share link")
@@ -80,7 +83,7 @@ def _token(text: str) -> str:
 
 def _unpack(payload: str) -> bytes:
     """base64url text -> the JSON bytes, refusing bad characters and decompression bombs."""
-    if not TOKEN_PATTERN.match(payload) or len(payload) % 4 == 1:
+    if not TOKEN_PATTERN.fullmatch(payload) or len(payload) % 4 == 1:
         raise ShareLinkError(DAMAGED)
     try:
         packed = base64.b64decode(payload + "=" * (-len(payload) % 4), altchars=b"-_", validate=True)
@@ -107,7 +110,7 @@ def decode_document(text: str) -> Document:
         raise ShareLinkError(f"this share link has {len(text):,} characters, more than the "
                              f"{MAX_LINK_CHARS:,} a link can hold: share the network as a file")
     version, dot, payload = _token(text).partition(".")
-    if not dot or not VERSION_PATTERN.match(version) or int(version) < int(LINK_VERSION):
+    if not dot or not VERSION_PATTERN.fullmatch(version) or int(version) < int(LINK_VERSION):
         raise ShareLinkError(DAMAGED)
     if version != LINK_VERSION:
         raise ShareLinkError(f"this link was made by a newer dlbuilder (link format {version}, "

@@ -15,8 +15,10 @@ from dlbuilder.figures import (
     series_fit_figure,
     surface_figure,
 )
+from dlbuilder.figures.images import reconstruction_figure
 from dlbuilder.figures.previews import raw_points
 
+RECONSTRUCTED = 6  # test images shown beside their reconstructions: three rows of two pairs
 LIVE_RESOLUTION = 50  # grid cells per side while training (smaller figures, faster refresh)
 STILL_RESOLUTION = 100
 
@@ -26,7 +28,7 @@ def model_views(model: nn.Module, bundle: DatasetBundle, data_params: dict, loss
     """Figures showing the model's predictions, by title (empty when the data has no picture)."""
     info = bundle.info
     if problem == "reconstruction":
-        return {}
+        return _reconstructions(model, bundle)
     if info.display == "points2d":
         return {"Decision boundary" if info.task == "classification" else "Predicted surface":
                 _plane(model, bundle, data_params, live)}
@@ -40,10 +42,11 @@ def model_views(model: nn.Module, bundle: DatasetBundle, data_params: dict, loss
         return {"Prediction over the series": series_fit_figure(probes.series_prediction(model, bundle),
                                                                 bundle.extras.get("start_date"))}
     if info.display == "image" and info.task == "classification":
-        samples = probes.sample_predictions(model, bundle.x_test, bundle.y_test, count=12, loss=loss)
+        samples = probes.sample_predictions(model, bundle.x_test, bundle.y_test, count=9, loss=loss)
         matrix = probes.confusion_matrix(model, bundle.x_test, bundle.y_test, info.num_classes, loss=loss)
-        # Four per row: the titles ("pred 7 (98%)") stay readable in half a page.
-        return {"Test images": image_grid_figure(samples, info.class_names, columns=4),
+        # Three per row: the live view is a quarter of the page (~360 px), and four titles
+        # ("pred 7 (98%)") side by side ran into each other there.
+        return {"Test images": image_grid_figure(samples, info.class_names, columns=3),
                 "Confusion matrix (test set)": confusion_figure(matrix, info.class_names)}
     return {}
 
@@ -57,3 +60,12 @@ def _plane(model: nn.Module, bundle: DatasetBundle, data_params: dict, live: boo
                                bundle.info.class_names)
     surface = probes.regression_surface(model, bundle, data_params, resolution=resolution)
     return surface_figure(surface, train, bundle.y_train.numpy()[:, 0], test, bundle.y_test.numpy()[:, 0])
+
+
+def _reconstructions(model: nn.Module, bundle: DatasetBundle) -> dict[str, go.Figure]:
+    """Test images beside the autoencoder's rebuilt versions (no picture for other kinds of data)."""
+    if bundle.info.display != "image":
+        return {}
+    rebuilt = probes.reconstructions(model, bundle.x_test, count=RECONSTRUCTED)
+    figure = reconstruction_figure(rebuilt.inputs, rebuilt.outputs, rebuilt.errors, pairs_per_row=2)
+    return {"Test images (left) and what the network rebuilt (right), with its mean squared error": figure}

@@ -2,19 +2,16 @@
 
 import streamlit as st
 
-from dlbuilder.ui import build_panels, flow, session, takeaway
-from dlbuilder.validation import validate
+from dlbuilder.ui import build_panels, flow, guard, session, takeaway
 
 session.ensure_app_navigation()
 
 document = session.document()
-report = validate(document)
+report = guard.checked(document)
 selected = session.selected()
 
 st.title("Build a network")
-notice = session.notice()
-if notice:
-    getattr(st, notice[0])(notice[1])
+session.show_notice()
 build_panels.toolbar(document)
 
 with st.sidebar:

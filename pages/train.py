@@ -2,22 +2,19 @@
 
 import streamlit as st
 
-from dlbuilder.ui import jobs, live, session, train_panels
-from dlbuilder.validation import validate
+from dlbuilder.ui import guard, jobs, live, session, text, train_panels
 
 session.ensure_app_navigation()
 document = session.document()
-report = validate(document)
+report = guard.checked(document)
 job = jobs.current()
 snapshot = job.snapshot() if job else None
 
 st.title("Train")
-notice = session.notice()
-if notice:
-    getattr(st, notice[0])(notice[1])
+session.show_notice()
 if not report.ok:
     st.error("The network has problems; fix them on the **Build** page first:\n\n"
-             + "\n".join(f"- {p}" for p in report.problems[:8]))
+             + text.bullets(report.problems[:8]))
 train_panels.controls(document, snapshot)
 
 settings_col, live_col = st.columns([1, 2.6])

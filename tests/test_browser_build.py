@@ -45,10 +45,15 @@ def test_edit_add_connect_and_share(page, app_url, browser):
     node(canvas, "dropout1").wait_for(timeout=60_000)
     page.get_by_text("The network is valid: 5 layers").first.wait_for(timeout=60_000)
 
-    node(canvas, "dense2").click(button="right")  # the canvas's own menu deletes a node
+    node(canvas, "dense2").click(button="right")  # the canvas's own menu deletes a node...
     canvas.get_by_text("Delete Node").click()
-    page.get_by_text("problem(s) to fix").first.wait_for(timeout=60_000)
+    page.get_by_text("The network is valid: 4 layers").first.wait_for(timeout=60_000)  # ...and bridges it
     assert node(canvas, "dense2").count() == 0
+
+    page.wait_for_timeout(800)
+    canvas.get_by_test_id("rf__edge-dropout1->output").click(button="right")  # cut the bridge by hand
+    canvas.get_by_text("Delete Edge").click()
+    page.get_by_text("problem(s) to fix").first.wait_for(timeout=60_000)
     screenshot(page, "build_broken")
 
     page.wait_for_timeout(800)

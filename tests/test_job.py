@@ -139,7 +139,7 @@ def test_train_command_writes_metrics_checkpoint_and_summary(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "playground", "--epochs", "4", "--out", str(out)]) == 0
     lines = (out / "metrics.csv").read_text().splitlines()
-    assert lines[0].startswith("epoch,step,train_loss,val_loss") and len(lines) == 5
+    assert lines[0].startswith("epoch,step,train_loss,val_loss,test_loss") and len(lines) == 5
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["epochs"] == 4 and summary["updates"] == 80
     assert 0 <= summary["test_metric"] <= 1

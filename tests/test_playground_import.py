@@ -49,7 +49,9 @@ def test_the_default_link_gives_the_2_4_2_1_tanh_net_on_the_circle():
                                     "sin_y": False}
     training = document.training
     assert (training["loss"], training["optimizer"], training["learning_rate"], training["batch_size"],
-            training["l1"], training["l2"], training["init"]) == ("mse", "sgd", 0.03, 10, 0.0, 0.0, "uniform")
+            training["l1"], training["l2"], training["init"]) == ("half_mse", "sgd", 0.03, 10, 0.0, 0.0,
+                                                                  "uniform")
+    assert training["shuffle"] is False
     assert document.seed == 80826
     assert document.name == "Playground 2-4-2-1 on circle"
 
@@ -75,7 +77,7 @@ def test_a_regression_link_gives_a_linear_output_and_squared_error():
                                     ("dense3", "dense", 8, "relu"), ("output", "output", 1, "identity")]
     assert document.node("output").params["task"] == "regression"
     assert document.data.name == "multi_gaussian" and document.data.params["num_samples"] == 1200
-    assert document.training["loss"] == "mse"
+    assert document.training["loss"] == "half_mse"
     assert imported(problem="regression").document.data.name == "plane"
 
 
@@ -88,7 +90,8 @@ def test_each_classification_set_maps_to_its_counterpart(dataset, name):
 def test_regularization_becomes_l1_or_l2(kind, key):
     training = imported(regularization=kind, regularizationRate="0.03").document.training
     other = "l2" if key == "l1" else "l1"
-    assert training[key] == 0.03 and training[other] == 0.0
+    # the same update as Playground's: its L2 penalty is rate * w^2 / 2, dlbuilder's l2 * w^2
+    assert training[key] == (0.03 if key == "l1" else 0.015) and training[other] == 0.0
 
 
 def test_a_regularization_rate_above_the_limit_is_capped_with_a_warning():

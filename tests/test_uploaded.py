@@ -62,9 +62,11 @@ def test_missing_or_forged_files_say_what_to_do(tmp_path):
         DATASETS["csv"].load({"file": "../../etc/passwd"}, 0)
 
 
-def test_a_broken_file_is_reported_through_validation():
-    document = csv_document(b"a;b;c\n1;2;x\n3;4;y\n")
-    assert any("csv" in p.message for p in validate(document).problems)
+def test_a_broken_file_is_refused_and_a_bad_setting_is_reported_through_validation():
+    with pytest.raises(DatasetError, match="at least 10"):  # checked before it is stored (issue 8)
+        store_upload(b"a;b;c\n1;2;x\n3;4;y\n")
+    document = csv_document(iris_like(), target="nothing")
+    assert any("csv" in p.message and "no column 'nothing'" in p.message for p in validate(document).problems)
 
 
 def test_oversized_uploads_are_refused():

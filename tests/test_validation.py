@@ -214,7 +214,7 @@ def test_branch_that_leads_nowhere():
     edges(raw).append({"source": "dense1", "target": "branch", "slot": 0})
     problem = only_problem(raw)
     assert (problem.check, problem.node) == ("reachable", "branch")
-    assert "does not lead to the output output" in problem.message
+    assert "does not lead to the output: connect it onwards" in problem.message  # not "output output"
 
 
 def test_extra_input_that_leads_nowhere():

@@ -29,9 +29,15 @@ CSV_PARAMS = (
 )
 
 
+def short(text: str, limit: int = 40) -> str:
+    """`text` quoted for a message, cut to `limit` characters (a cell or a header may be huge)."""
+    text = str(text)
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
+
+
 def _row_list(rows: np.ndarray, cells: pd.Series | None = None) -> str:
     """'row 3, row 7 ...' (row 1 = first line after the header), with the cell text if given."""
-    shown = [f"row {r + 1}" + (f" {cells.iloc[r]!r}" if cells is not None else "")
+    shown = [f"row {r + 1}" + (f" {short(cells.iloc[r])}" if cells is not None else "")
              for r in rows[:3]]
     return ", ".join(shown) + (", ..." if len(rows) > 3 else "")
 
@@ -41,7 +47,7 @@ def _check_missing(table: pd.DataFrame) -> None:
     for name in table.columns:
         rows = np.flatnonzero(table[name].str.lower().isin(MISSING_TOKENS))
         if len(rows):
-            problems.append(f"column {name!r} has {len(rows)} empty cells ({_row_list(rows)})")
+            problems.append(f"column {short(name)} has {len(rows)} empty cells ({_row_list(rows)})")
     if problems:
         raise DatasetError("missing values: " + "; ".join(problems[:5])
                            + ". Fill them in or delete those rows")
@@ -63,7 +69,7 @@ def numeric_features(table: pd.DataFrame, names: list[str], delimiter: str) -> n
         values, bad = to_numbers(table[name], delimiter)
         if bad.any():
             rows = np.flatnonzero(bad)
-            problems.append(f"column {name!r} is not numeric ({_row_list(rows, table[name])})")
+            problems.append(f"column {short(name)} is not numeric ({_row_list(rows, table[name])})")
         columns.append(values)
     if problems:
         raise DatasetError("; ".join(problems[:3]) + ". Inputs must be numbers: remove these "
@@ -89,7 +95,7 @@ def encode_target(column: pd.Series, task: str, delimiter: str
     task = _infer_task(values, numeric) if task == "auto" else task
     if task == "regression":
         if not numeric:
-            raise DatasetError(f"target {column.name!r} is not numeric "
+            raise DatasetError(f"target {short(column.name)} is not numeric "
                                f"({_row_list(np.flatnonzero(bad), column)}), so it cannot be "
                                "a regression target: choose classification")
         return task, values, ()
@@ -98,10 +104,10 @@ def encode_target(column: pd.Series, task: str, delimiter: str
     classes = np.unique(keys)  # sorted: numbers numerically, text alphabetically
     names = tuple(str(c) if as_text else f"{c:g}" for c in classes)
     if len(classes) < 2:
-        raise DatasetError(f"target {column.name!r} has only one value ({names[0]!r}); "
+        raise DatasetError(f"target {short(column.name)} has only one value ({short(names[0])}); "
                            "classification needs at least two classes")
     if len(classes) > MAX_CLASSES:
-        raise DatasetError(f"target {column.name!r} has {len(classes)} different values; at most "
+        raise DatasetError(f"target {short(column.name)} has {len(classes)} different values; at most "
                            f"{MAX_CLASSES} classes are allowed: choose regression")
     return task, np.searchsorted(classes, keys), names
 
@@ -110,8 +116,8 @@ def _pick_target(table: pd.DataFrame, target: str) -> str:
     if not target:
         return str(table.columns[-1])
     if target not in table.columns:
-        available = ", ".join(repr(c) for c in table.columns[:30])
-        raise DatasetError(f"there is no column {target!r}; available columns: {available}")
+        available = ", ".join(short(c) for c in table.columns[:30])
+        raise DatasetError(f"there is no column {short(target)}; available columns: {available}")
     return target
 
 

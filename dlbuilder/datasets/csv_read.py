@@ -15,6 +15,7 @@ MAX_COLUMNS = 200
 MIN_ROWS = 10
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
 SNIFF_LINES = 50
+SNIFF_CHARS = 1_000_000  # the first lines are all the sniffer reads; no need to split the whole file
 
 
 def decode_text(data: bytes) -> str:
@@ -39,7 +40,24 @@ def decode_text(data: bytes) -> str:
 
 def sniff_delimiter(text: str) -> str:
     """The one of , ; tab | that splits the first lines into the most, equal fields."""
-    lines = [line for line in text.splitlines() if line.strip()][:SNIFF_LINES]
+    try:
+        return _sniff(text)
+    except csv.Error as error:
+        raise DatasetError(_csv_error_message(error)) from None
+
+
+def _csv_error_message(error: csv.Error) -> str:
+    if "field larger than field limit" in str(error):
+        return (f"a cell near the top of the file is longer than {csv.field_size_limit():,} characters "
+                "(perhaps an opening quote \" is never closed): shorten the cell or close the quote")
+    return f"cannot read the file as CSV ({str(error)[:100]}): save it again as 'CSV UTF-8'"
+
+
+def _sniff(text: str) -> str:
+    lines = text[:SNIFF_CHARS].splitlines()
+    if len(text) > SNIFF_CHARS:
+        lines = lines[:-1]  # cut off mid-line: its field count would mislead
+    lines = [line for line in lines if line.strip()][:SNIFF_LINES]
     best, best_fields = ",", 1
     for delimiter in DELIMITERS:
         counts = {len(row) for row in csv.reader(lines, delimiter=delimiter)}
@@ -55,12 +73,13 @@ def sniff_delimiter(text: str) -> str:
 
 def read_table(text: str, delimiter: str) -> pd.DataFrame:
     """All cells as stripped text (missing ones as ""); checks the row and column limits."""
+    _check_header(text, delimiter)
     try:
         table = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
                             index_col=False, skip_blank_lines=True)
     except (pd.errors.ParserError, ValueError) as error:
         raise DatasetError(f"cannot read the file as {DELIMITERS[delimiter]}-separated values: "
-                           f"{str(error).strip()}. Every row needs the same number of columns"
+                           f"{str(error).strip()[:200]}. Every row needs the same number of columns"
                            ) from None
     except pd.errors.EmptyDataError:
         raise DatasetError("the file is empty: it needs a header line and data rows") from None
@@ -70,12 +89,24 @@ def read_table(text: str, delimiter: str) -> pd.DataFrame:
     return table
 
 
+def _check_header(text: str, delimiter: str) -> None:
+    """Refuse too many columns from the header alone: parsing a wide file first takes seconds."""
+    try:
+        header = next(csv.reader(io.StringIO(text[:SNIFF_CHARS]), delimiter=delimiter), [])
+    except csv.Error as error:
+        raise DatasetError(_csv_error_message(error)) from None
+    if len(header) > MAX_COLUMNS:
+        raise DatasetError(f"the file has {len(header):,} columns; at most {MAX_COLUMNS} are allowed: "
+                           "keep only the columns the network needs")
+
+
 def _check_size(table: pd.DataFrame, delimiter: str) -> None:
     rows, columns = table.shape
     if columns == 1:
         raise DatasetError(_one_column_message(table.columns[0]))
     if columns > MAX_COLUMNS:
-        raise DatasetError(f"the file has {columns} columns; at most {MAX_COLUMNS} are allowed")
+        raise DatasetError(f"the file has {columns:,} columns; at most {MAX_COLUMNS} are allowed: "
+                           "keep only the columns the network needs")
     if rows > MAX_ROWS:
         raise DatasetError(f"the file has {rows:,} rows; at most {MAX_ROWS:,} are allowed")
     if rows < MIN_ROWS:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import inspect
+import keyword
 import re
 
 from dlbuilder import modules
@@ -12,13 +14,22 @@ from dlbuilder.limits import ResourceLimits
 from dlbuilder.shapes import TensorSpec
 
 HELPER_ORDER = [obj for obj in vars(modules).values() if inspect.isclass(obj) and obj.__module__ == modules.__name__]
+# Names the generated file defines or uses at module level; the network's class must differ
+# from all of them (a network called "Add" would otherwise replace the Add helper and call itself).
+TAKEN_NAMES = frozenset({cls.__name__ for cls in HELPER_ORDER} | set(dir(builtins)) | set(keyword.kwlist)
+                        | {"torch", "nn", "model"})
 
 
 def class_name(title: str) -> str:
-    """A CamelCase class name from the document's name ("my net 2" -> "MyNet2"), or "Network"."""
+    """A CamelCase class name from the document's name ("my net 2" -> "MyNet2"), or "Network".
+
+    A name the generated file already uses gets "Network" appended ("Add" -> "AddNetwork").
+    """
     words = re.findall(r"[A-Za-z0-9]+", title)
     name = "".join(w[:1].upper() + w[1:] for w in words)
-    return name if name and name[0].isalpha() and name.lower() != "untitled" else "Network"
+    if not name or not name[0].isalpha() or name.lower() == "untitled":
+        return "Network"
+    return name + "Network" if name in TAKEN_NAMES else name
 
 
 def _batched(spec: TensorSpec) -> str:

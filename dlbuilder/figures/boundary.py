@@ -5,6 +5,7 @@ Redrawn several times a second while training, so built as plain dicts (see styl
 
 from __future__ import annotations
 
+import html
 from typing import Sequence
 
 import numpy as np
@@ -84,7 +85,9 @@ def class_points(points, labels, class_names: Sequence[str], test: bool) -> list
     """Training points as filled circles per class; test points as outlined circles in one trace."""
     points, labels = as_array(points), as_array(labels, np.int64)
     colours = class_colours(max(len(class_names), int(labels.max(initial=1)) + 1))
-    names = [class_names[c] if c < len(class_names) else f"class {c}" for c in range(len(colours))]
+    # class names can come from an uploaded file: escaped, Plotly shows tags in them as text
+    names = [html.escape(str(class_names[c]), quote=False) if c < len(class_names) else f"class {c}"
+             for c in range(len(colours))]
     if test:
         return [dict(
             type="scatter", x=points[:, 0], y=points[:, 1], mode="markers", name="test (outlined)",

@@ -43,7 +43,7 @@ def epoch_values(epochs: Sequence, attribute: str, factor: float = 1.0) -> tuple
 
 def _split_lines(epochs: Sequence, attributes: dict[str, str], factor: float = 1.0,
                  previous: bool = False) -> list[dict]:
-    """One line per split (train, val) of `attributes` split -> field; dashed for a previous run."""
+    """One line per split (train, val, test) of `attributes` split -> field; dashed for a previous run."""
     traces = []
     for split, attribute in attributes.items():
         x, y = epoch_values(epochs, attribute, factor)
@@ -114,9 +114,10 @@ def loss_figure(epochs: Sequence, steps: Sequence | None = None, log_scale: bool
                 best_epoch: int | None = None, previous: Sequence | None = None,
                 stopped_epoch: int | None = None, updates_per_epoch: float | None = None,
                 height: int = HEIGHT) -> go.Figure:
-    """Train and validation loss per epoch, with mini-batch noise, best epoch, stop and a previous run."""
+    """Train, validation (or test) loss per epoch, with mini-batch noise, best epoch, stop and a previous run."""
     layout = base_layout(height, "loss", "epoch", "loss")
-    attributes = {"train": "train_loss", "val": "val_loss"}
+    # records carry a test score only when there is no validation split (Playground's train/test view)
+    attributes = {"train": "train_loss", "val": "val_loss", "test": "test_loss"}
     traces = [_step_loss(steps, updates_per_epoch or _updates_per_epoch(epochs))] if steps else []
     if previous:
         traces += _split_lines(previous, attributes, previous=True)
@@ -133,11 +134,11 @@ def loss_figure(epochs: Sequence, steps: Sequence | None = None, log_scale: bool
 
 def metric_figure(epochs: Sequence, metric_name: str, previous: Sequence | None = None,
                   height: int = HEIGHT) -> go.Figure:
-    """Accuracy in % (metric_name "accuracy") or R² ("r2") per epoch, train and validation."""
+    """Accuracy in % (metric_name "accuracy") or R² ("r2") per epoch: train, validation (or test)."""
     factor = 100.0 if metric_name == "accuracy" else 1.0
     title = METRIC_TITLES.get(metric_name, metric_name)
     layout = base_layout(height, f"metric-{metric_name}", "epoch", title)
-    attributes = {"train": "train_metric", "val": "val_metric"}
+    attributes = {"train": "train_metric", "val": "val_metric", "test": "test_metric"}
     traces = _split_lines(previous, attributes, factor, previous=True) if previous else []
     current = _split_lines(epochs, attributes, factor)
     if metric_name == "accuracy":
@@ -158,4 +159,11 @@ def learning_rate_figure(epochs: Sequence, height: int = HEIGHT) -> go.Figure:
                 marker=dict(size=MARKER_SIZE), hovertemplate="epoch %{x}<br>%{y:.3g}<extra></extra>")
     if len(y) and y.min() > 0 and y.max() / y.min() > 20:
         layout["yaxis"]["type"] = "log"
+        # log axes take powers of ten; a little room so the line does not run along the frame
+        layout["yaxis"]["range"] = [math.log10(y.min()) - 0.1, math.log10(y.max()) + 0.1]
+    elif len(y):
+        # From 0, with room above: plotly's own range for a flat line (0.03 everywhere) runs
+        # -0.5 to 1 and shows 0.03 as 0; from 0 the height of the line is the rate.
+        layout["yaxis"]["range"] = [0.0, max(float(y.max()), 0.0) * 1.2 or 1.0]
+    layout["yaxis"]["exponentformat"] = "e"  # 1e-4, not plotly's SI "100µ"
     return build_figure([line], layout)

@@ -1,4 +1,4 @@
-"""Image classifiers: a grid of predictions (mistakes in red) and the confusion matrix.
+"""Image figures: a grid of predictions (mistakes in red), the confusion matrix, rebuilt images.
 
 Built as plain dicts (see style.build_figure): the grid's subplots are laid out here, as
 make_subplots would, without its cost.
@@ -13,9 +13,22 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import get_colorscale
 
-from dlbuilder.figures.style import FONT_SIZE, MARGIN, RIGHT_COLOUR, WRONG_COLOUR, as_array, base_layout, build_figure
+from dlbuilder.figures.style import (
+    FONT_SIZE,
+    MARK_COLOUR,
+    RIGHT_COLOUR,
+    WRONG_COLOUR,
+    as_array,
+    base_layout,
+    build_figure,
+)
 
-CELL_HEIGHT = 150  # pixels per row of images
+IMAGE_HEIGHT = 120  # pixels per row of images
+LINE_HEIGHT = FONT_SIZE + 5  # pixels per line of a caption
+ROW_GAP = 10  # pixels between a row's images and the next row's captions
+# Longer caption lines wrap: the live view's cells are ~95 px wide (three in a row on a 1280-px
+# screen), about 12 characters of 16-px text.
+CAPTION_CHARS = 12
 HORIZONTAL_SPACING = 0.02
 # plotly.py's named colourscales, spelled out: plotly.js knows other scales by these names
 # (or none), and unvalidated figures pass names through to it unchanged
@@ -45,36 +58,58 @@ def _axis_id(index: int) -> str:
     return "" if index == 0 else str(index + 1)
 
 
+def _line_count(title: str) -> int:
+    return title.count("<br>") + 1 if title else 0
+
+
+def _row_domains(titles: Sequence[str], count: int, columns: int,
+                 image_height: int) -> tuple[list[list[float]], float]:
+    """Paper y domains of each row's images, top row first, and the plot's height in pixels.
+
+    Each row reserves room above its images for its longest caption, so a two-line caption
+    ("pred 3 (51%)", "true 8") never runs into the row above.
+    """
+    rows = max(1, math.ceil(count / columns))
+    captions = [max((_line_count(titles[i]) for i in range(row * columns, min(count, (row + 1) * columns))
+                     if i < len(titles)), default=0) * LINE_HEIGHT for row in range(rows)]
+    total = sum(captions) + rows * image_height + (rows - 1) * ROW_GAP
+    domains, top = [], float(total)
+    for caption in captions:
+        image_top = top - caption
+        domains.append([max(0.0, (image_top - image_height) / total), min(1.0, image_top / total)])
+        top = image_top - image_height - ROW_GAP
+    return domains, float(total)
+
+
 def grid_of_images(images: Sequence, titles: Sequence[str], title_colours: Sequence[str],
-                   columns: int, height: int | None, uirevision: str) -> go.Figure:
+                   columns: int, height: int | None, uirevision: str,
+                   image_height: int = IMAGE_HEIGHT) -> go.Figure:
     """Images in a grid, each with its own title and title colour; axes hidden, pixels square.
 
     The cells are laid out as make_subplots would, but with one x axis per column and one y axis
     per row instead of a pair per cell: plotly builds an object for every axis even unvalidated,
     and 32 of them for 16 images cost ~5 ms. All axes are scale-linked to x, so every cell shows
-    square pixels exactly as a per-cell scaleanchor did.
+    square pixels exactly as a per-cell scaleanchor did. Rows are sized in pixels, captions
+    included; images keep to the top of their cell, right under their caption.
     """
     columns = max(1, min(columns, len(images)))
-    rows = max(1, math.ceil(len(images) / columns))
-    vertical_spacing = min(0.3 / rows, 0.12)
     width = (1 - HORIZONTAL_SPACING * (columns - 1)) / columns
-    cell_height = (1 - vertical_spacing * (rows - 1)) / rows
+    y_domains, plot_height = _row_domains(titles, len(images), columns, image_height)
+    margin = {"l": 8, "r": 8, "t": 8, "b": 8}
     layout = {"template": "none", "paper_bgcolor": "white", "plot_bgcolor": "white",
-              "height": height or rows * CELL_HEIGHT + 40, "margin": {**MARGIN, "l": 8, "b": 8},
+              "height": height or round(plot_height) + margin["t"] + margin["b"], "margin": margin,
               "font": {"size": FONT_SIZE}, "uirevision": uirevision, "showlegend": False,
               "coloraxis": GREY_AXIS}
     hidden = dict(showticklabels=False, ticks="", showgrid=False, zeroline=False)
-    x_domains, y_domains = [], []
+    x_domains = []
     for column in range(columns):
         x0 = column * (width + HORIZONTAL_SPACING)
         x_domains.append([x0, min(1.0, x0 + width)])
         layout[f"xaxis{_axis_id(column)}"] = dict(anchor="y", domain=x_domains[-1], **hidden,
                                                   **({"scaleanchor": "x"} if column else {}))
-    for row in range(rows):
-        y0 = max(0.0, (rows - 1 - row) * (cell_height + vertical_spacing))
-        y_domains.append([y0, min(1.0, y0 + cell_height)])
-        layout[f"yaxis{_axis_id(row)}"] = dict(anchor="x", domain=y_domains[-1], scaleanchor="x",
-                                               autorange="reversed", **hidden)
+    for row, domain in enumerate(y_domains):
+        layout[f"yaxis{_axis_id(row)}"] = dict(anchor="x", domain=domain, scaleanchor="x", autorange="reversed",
+                                               constrain="domain", constraintoward="top", **hidden)
     traces, annotations = [], []
     for index, image in enumerate(images):
         row, column = divmod(index, columns)
@@ -88,6 +123,21 @@ def grid_of_images(images: Sequence, titles: Sequence[str], title_colours: Seque
     return build_figure(traces, layout)
 
 
+def caption_lines(*lines: str) -> str:
+    """Caption lines for plotly, each wrapped at spaces to CAPTION_CHARS (a longer single word stays whole)."""
+    wrapped = []
+    for line in lines:
+        current = ""
+        for word in line.split(" "):
+            if current and len(current) + 1 + len(word) > CAPTION_CHARS:
+                wrapped.append(current)
+                current = word
+            else:
+                current = f"{current} {word}" if current else word
+        wrapped.append(current)
+    return "<br>".join(wrapped)
+
+
 def image_grid_figure(samples: Sequence, class_names: Sequence[str] = (), columns: int = 8,
                       height: int | None = None) -> go.Figure:
     """Test images titled "pred 3 (92%)"; wrong ones in red with the true class below."""
@@ -95,10 +145,23 @@ def image_grid_figure(samples: Sequence, class_names: Sequence[str] = (), column
     for _, true, predicted, probability in samples:
         title = f"pred {_class_name(class_names, predicted)} ({probability:.0%})"
         wrong = true != predicted
-        titles.append(title + (f"<br>true {_class_name(class_names, true)}" if wrong else ""))
+        titles.append(caption_lines(title, *([f"true {_class_name(class_names, true)}"] if wrong else [])))
         colours.append(WRONG_COLOUR if wrong else RIGHT_COLOUR)
     return grid_of_images([sample[0] for sample in samples], titles, colours, columns, height,
                           "image-grid")
+
+
+def reconstruction_figure(inputs: Sequence, outputs: Sequence, errors: Sequence = (), pairs_per_row: int = 2,
+                          height: int | None = None) -> go.Figure:
+    """Each input beside what the network rebuilt from it: "input", then "rebuilt" over its error."""
+    images, titles = [], []
+    for index, (original, rebuilt) in enumerate(zip(inputs, outputs)):
+        images += [original, rebuilt]
+        # short captions: four images share ~360 px in the live view; the view's title names the number
+        titles += ["input", f"rebuilt<br>{errors[index]:.3f}" if index < len(errors) else "rebuilt"]
+    # ~85 px per image at four in a row, so rows need less than IMAGE_HEIGHT
+    return grid_of_images(images, titles, [RIGHT_COLOUR, MARK_COLOUR] * len(inputs), 2 * pairs_per_row,
+                          height, "reconstructions", image_height=90)
 
 
 def confusion_figure(matrix, class_names: Sequence[str] = (), height: int | None = None) -> go.Figure:

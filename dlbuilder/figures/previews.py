@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -140,7 +142,10 @@ def _table_columns(bundle) -> tuple[list[str], list[np.ndarray]]:
         values = target.reshape(len(target), -1)[:, 0] * scale["factor"] + scale["offset"]
         labels = [f"{v:.4g}" for v in values]
     columns = [[f"{v:.4g}" for v in x[:, i]] for i in range(x.shape[1])] + [labels]
-    return names + [extras.get("target_name", "target")], columns
+    # names and class labels come from the uploaded file: Plotly would render tags in them (<a href>);
+    # it decodes only &lt; &gt; &amp; (not &quot;), hence quote=False
+    return [html.escape(str(n), quote=False) for n in names + [extras.get("target_name", "target")]], \
+        columns[:-1] + [[html.escape(str(label), quote=False) for label in labels]]
 
 
 def table_preview(bundle, height: int | None = None) -> go.Figure:

@@ -49,12 +49,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     status, message = run_with_progress(trainer)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_metrics_csv(out / "metrics.csv", trainer.metrics.epochs())
-    save_checkpoint(out / "checkpoint.safetensors", document, trainer.setup.model)
     summary = {"status": status, "message": message, "epochs": trainer.epoch, "updates": trainer.step_count,
                **trainer.test_results(), "info": trainer.setup.info}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_metrics_csv(out / "metrics.csv", trainer.metrics.epochs())
+        save_checkpoint(out / "checkpoint.safetensors", document, trainer.setup.model)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    except OSError as error:
+        raise CommandError(f"cannot write the results to {out}: {error.strerror or error}") from None
     print(f"{status}: {message}\nwrote {out}/metrics.csv, checkpoint.safetensors, summary.json")
     return 0 if status in ("finished", "early_stopped") else 1
 
@@ -89,8 +92,8 @@ def draw_bar(trainer: Trainer, total: int) -> None:
 
 
 def write_metrics_csv(path: Path, epochs: list[EpochRecord]) -> None:
-    columns = ["epoch", "step", "train_loss", "val_loss", "train_metric", "val_metric", "learning_rate",
-               "examples_per_second", "seconds"]
+    columns = ["epoch", "step", "train_loss", "val_loss", "test_loss", "train_metric", "val_metric",
+               "test_metric", "learning_rate", "examples_per_second", "seconds"]
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)

@@ -9,7 +9,10 @@ from torch import nn
 
 from dlbuilder.training.losses import compute_loss, predicted_classes, r_squared
 
-CHUNK = 2048  # examples per forward pass while scoring
+CHUNK = 2048  # examples per forward pass while scoring, at most
+# Values one scoring forward pass may hold (float32: 256 MB). A network of 2 M values per
+# example scores 33 examples at a time instead of 2,048 (16 GB).
+EVAL_VALUES = 64 * 1024 ** 2
 
 
 @dataclass(frozen=True)
@@ -18,16 +21,23 @@ class Score:
     metric: float | None  # accuracy (classification) or R² (regression, reconstruction)
 
 
+def chunk_size(model: nn.Module) -> int:
+    """Examples per scoring forward pass: CHUNK, fewer when one example makes many values."""
+    values = getattr(model, "values_per_example", 0)  # set by compile_graph from the shapes
+    return max(1, min(CHUNK, EVAL_VALUES // values)) if values > 0 else CHUNK
+
+
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, autocast=None) -> torch.Tensor:
-    """The model's outputs for `x` in eval mode, in chunks (restores train mode afterwards)."""
+def predict(model: nn.Module, x: torch.Tensor, autocast=None, chunk: int | None = None) -> torch.Tensor:
+    """The model's outputs for `x` in eval mode, in memory-bounded chunks (restores train mode)."""
+    chunk = chunk or chunk_size(model)
     was_training = model.training
     model.eval()
     try:
         outputs = []
-        for start in range(0, len(x), CHUNK):
+        for start in range(0, len(x), chunk):
             with autocast() if autocast else torch.autocast("cpu", enabled=False):
-                outputs.append(model(x[start:start + CHUNK]).float())
+                outputs.append(model(x[start:start + chunk]).float())
         return torch.cat(outputs)
     finally:
         model.train(was_training)

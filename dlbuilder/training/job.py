@@ -2,6 +2,8 @@
 
 `ThreadRunner` runs each job in a daemon thread of this process. Pages only see
 `Runner.submit` and `JobHandle`, so a process-pool or cluster runner can replace it.
+Everything that reads the model (weights for the page, the final checkpoint) is served by the
+training thread itself between two updates, so nobody sees a half-done step.
 """
 
 from __future__ import annotations
@@ -43,12 +45,18 @@ class JobSnapshot:
     version: int = 0
 
 
+def cpu_state_dict(model: torch.nn.Module) -> dict:
+    """A detached CPU copy of the model's weights (safe to keep while training goes on)."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
 class HandleBase:
-    """What every job handle shares: liveness (heartbeats), waiting for the end, `active`."""
+    """What every job handle shares: liveness (heartbeats), waiting for the end, `active`, `stopping`."""
 
     status: str
     _last_beat: float
     _done: threading.Event
+    _stop_asked: float | None = None  # when stop() was first called (monotonic seconds)
 
     def heartbeat(self) -> None:
         """Called by a live page; without beats for `heartbeat_timeout` seconds the job stops."""
@@ -62,9 +70,23 @@ class HandleBase:
     def active(self) -> bool:
         return self.status in ACTIVE
 
+    @property
+    def stopping(self) -> bool:
+        """Stop was asked for and the job has not ended yet (pages show "Stopping…")."""
+        return self._stop_asked is not None and self.active
+
+    def _note_stop(self) -> None:
+        if self._stop_asked is None:
+            self._stop_asked = time.monotonic()
+
 
 class JobHandle(HandleBase):
-    """Control and observe one job: snapshot / pause / resume / stop / step_once / wait."""
+    """Control and observe one job: snapshot / pause / resume / stop / step_once / wait.
+
+    A thread cannot be killed: stop and the heartbeat act between two updates, so one very long
+    step (a huge network or batch) delays them until it is done. `ProcessJobHandle` can end a
+    worker by force; use that runner wherever a job may take long steps.
+    """
 
     def __init__(self, document: Document, device: str | None = None, heartbeat_timeout: float | None = None):
         self.id = next(_ids)
@@ -80,6 +102,10 @@ class JobHandle(HandleBase):
         self._paused = False
         self._stop = False
         self._single_steps = 0
+        self._weights_wanted = False
+        self._weights: dict | None = None  # the last copy the training thread made
+        self._weights_served = 0  # how many copies it has made
+        self._final: dict | None = None  # the weights once the job has ended
         self._last_beat = time.monotonic()
         self._done = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"dlbuilder-job-{self.id}", daemon=True)
@@ -101,6 +127,7 @@ class JobHandle(HandleBase):
 
     def stop(self) -> None:
         with self._lock:
+            self._note_stop()
             self._stop = True
             self._wake.notify_all()
 
@@ -115,9 +142,41 @@ class JobHandle(HandleBase):
         """The dataset as generated for this job (None until it has started)."""
         return self.trainer.setup.bundle if self.trainer else None
 
+    def request_weights(self) -> None:
+        """Ask the training thread for a copy of the weights, made after its current update."""
+        with self._lock:
+            self._weights_wanted = True
+            self._wake.notify_all()
+
+    def served_weights(self) -> tuple[int, dict | None]:
+        """(how many copies were made, the latest copy): what `request_weights` produced."""
+        with self._lock:
+            return self._weights_served, self._weights
+
     def state_dict(self, timeout: float = 0.5) -> dict | None:
-        """The model's current weights (the live tensors: copy them before keeping)."""
-        return self.trainer.setup.model.state_dict() if self.trainer else None
+        """The weights as of the last finished update (a CPU copy); the final ones once the job has ended.
+
+        While the job runs, the training thread makes the copy between two updates (waiting at
+        most `timeout` seconds; after that the previous copy, or None, comes back).
+        """
+        if self.trainer is None:
+            return None
+        if self._done.is_set():
+            return self._final_weights()
+        with self._lock:
+            wanted = self._weights_served + 1
+            self._weights_wanted = True
+            self._wake.notify_all()
+            self._wake.wait_for(lambda: self._weights_served >= wanted or self._done.is_set(), timeout)
+            if self._weights_served >= wanted:
+                return self._weights
+        return self._final_weights() if self._done.is_set() else self._weights
+
+    def _final_weights(self) -> dict | None:
+        trainer = self.trainer  # (None after an out-of-memory error)
+        if self._final is None and trainer is not None:  # nothing trains any more: read the model itself
+            self._final = cpu_state_dict(trainer.setup.model)
+        return self._final
 
     def snapshot(self) -> JobSnapshot:
         trainer = self.trainer
@@ -149,44 +208,60 @@ class JobHandle(HandleBase):
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
             self._end("error", f"training stopped with an error: {detail[:400]}")
         finally:
-            self._done.set()
+            with self._lock:
+                self._done.set()
+                self._wake.notify_all()  # a state_dict() waiting for a copy reads the final weights
 
     def _loop(self, trainer: Trainer) -> None:
         while True:
-            if not self._may_step():
+            action = self._next_action()
+            if action == "weights":
+                self._serve_weights(trainer)
+            elif action == "stop":
                 trainer.flush()
                 self._end("stopped", self.message or f"stopped by the user at epoch {trainer.epoch}")
                 return
-            if not trainer.step():
+            elif not trainer.step():
                 status = "early_stopped" if trainer.stopping and trainer.stopping.stopped_epoch else "finished"
                 self._end(status, trainer.stop_reason)
                 return
 
-    def _may_step(self) -> bool:
-        """Wait while paused; False when the job must stop (asked to, or its page went away)."""
+    def _next_action(self) -> str:
+        """"step", "weights" (copy them first) or "stop" (asked to, or the page went away); waits while paused."""
         with self._lock:
             while True:
                 if self._stop:
-                    return False
+                    return "stop"
                 if self.heartbeat_timeout and time.monotonic() - self._last_beat > self.heartbeat_timeout:
                     self.message = "stopped: its page has been closed (no heartbeat)"
-                    return False
+                    return "stop"
+                if self._weights_wanted:
+                    return "weights"
                 if not self._paused:
                     self.status = "running"
-                    return True
+                    return "step"
                 if self._single_steps:
                     self._single_steps -= 1
-                    return True
+                    return "step"
                 if self.status != "paused" and self.trainer is not None:
                     self.trainer.flush()  # the paused view shows every update made so far
                 self.status = "paused"
                 self._wake.wait(timeout=1.0)
 
+    def _serve_weights(self, trainer: Trainer) -> None:
+        """Between two updates: bring the torch model up to date (fast path) and publish a CPU copy."""
+        trainer.flush()
+        state = cpu_state_dict(trainer.setup.model)
+        with self._lock:
+            self._weights, self._weights_served = state, self._weights_served + 1
+            self._weights_wanted = False
+            self._wake.notify_all()
+
     def _end(self, status: str, message: str) -> None:
         self.status, self.message = status, message
 
     def _release(self) -> None:
-        self.trainer = None
+        self.trainer, self._weights = None, None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
@@ -202,7 +277,12 @@ class Runner(Protocol):
 
 
 class ThreadRunner:
-    """Runs jobs in threads of this process, at most `max_active` at once."""
+    """Runs jobs in threads of this process, at most `max_active` at once.
+
+    Stop and the heartbeat act between two updates: Python cannot kill a thread, so a job stuck in
+    one long step ends only when that step does, and its memory stays until then. The server uses
+    `ProcessRunner`, which can terminate a worker; this runner is for notebooks, the CLI and tests.
+    """
 
     handle_type = JobHandle
 

@@ -9,7 +9,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-REGRESSION_LOSSES = ("mse", "mae", "huber")
+REGRESSION_LOSSES = ("mse", "mae", "huber")  # suggested in messages; half_mse fits too
+
+
+class HalfMSELoss(nn.MSELoss):
+    """TensorFlow Playground's squared error: the average of (prediction - target)^2 / 2."""
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return 0.5 * super().forward(prediction, target)
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,10 @@ class LossSpec:
 LOSSES: dict[str, LossSpec] = {spec.name: spec for spec in (
     LossSpec("mse", "Mean squared error", "Average of (prediction - target)^2.",
              ("regression", "reconstruction", "classification"), nn.MSELoss),
+    # Playground's Errors.SQUARE: half of mse, so its gradient is (p - t) and steps are half as long
+    LossSpec("half_mse", "Half squared error (Playground's ½(p−t)²)", "Average of (prediction - "
+             "target)^2 / 2, the loss TensorFlow Playground trains and reports; half of mse.",
+             ("regression", "reconstruction", "classification"), HalfMSELoss),
     LossSpec("mae", "Mean absolute error", "Average of |prediction - target|; robust to outliers.",
              ("regression", "reconstruction", "classification"), nn.L1Loss),
     LossSpec("huber", "Huber", "Squared for small errors, absolute for large ones.",

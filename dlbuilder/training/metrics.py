@@ -19,7 +19,7 @@ class StepRecord:
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """End of an epoch: losses, the metric (accuracy or R²), speed and per-layer norms."""
+    """End of an epoch: losses, the metric (accuracy or R²), speed, per-layer norms and the test score."""
 
     epoch: int
     step: int
@@ -32,6 +32,9 @@ class EpochRecord:
     seconds: float  # since the job started
     weight_norms: dict[str, float] = field(default_factory=dict)  # per node id
     grad_norms: dict[str, float] = field(default_factory=dict)
+    # Scored only when there is no validation split (as in Playground); None otherwise
+    test_loss: float | None = None
+    test_metric: float | None = None
 
 
 Record = TypeVar("Record")

@@ -4,6 +4,8 @@ Each job is a child process (started from a forkserver that has torch imported, 
 costs tens of milliseconds). Inside it a thread `JobHandle` trains as usual; the child's main
 thread relays the parent's commands and sends new metrics 20 times a second. The parent's
 `ProcessJobHandle` has the same interface as `JobHandle`, so pages do not know the difference.
+Unlike a thread, a worker can be ended by force: a job that does not stop within
+`STOP_GRACE_SECONDS` (one very long step) is terminated, and its memory goes with it.
 """
 
 from __future__ import annotations
@@ -19,12 +21,17 @@ from dlbuilder.document import Document, load_document
 from dlbuilder.training.job import HandleBase, JobHandle, JobSnapshot, ThreadRunner
 from dlbuilder.training.metrics import MetricsStream
 
-RELAY_SECONDS = 0.05
+RELAY_SECONDS = 0.05  # the worker sends new records this often
+POLL_SECONDS = 0.2  # the parent checks heartbeats and overdue stops at least this often
+STOP_GRACE_SECONDS = 5.0  # a stop (or a missing heartbeat) waits this long for the current step
+KILL_WAIT_SECONDS = 2.0  # after SIGTERM, before SIGKILL
 WORKER_NICENESS = 5
+STARTING = "starting a worker…"
+PREPARING = "preparing the data and the network…"
 # Imported once by the forkserver, so a job start does not pay for them: torch._dynamo is what
 # the first optimizer pulls in (~1.9 s), sklearn.datasets what the digits set needs (~1.8 s).
-PRELOAD = ["dlbuilder.training.job", "dlbuilder.datasets", "dlbuilder.compile", "torch._dynamo",
-           "sklearn.datasets"]
+PRELOAD = ["dlbuilder.training.process_runner", "dlbuilder.training.job", "dlbuilder.datasets",
+           "dlbuilder.compile", "torch._dynamo", "sklearn.datasets"]
 _ids = itertools.count(1)
 _context = None
 
@@ -44,41 +51,53 @@ def child_main(conn, document_json: str, device: str | None) -> None:
     """The worker: train in a thread, relay commands and new records until the job ends."""
     os.nice(WORKER_NICENESS)  # the web server (and a browser on the same host) answer first
     job = JobHandle(load_document(document_json), device=device)
-    job.thread.start()
-    sent_step, sent_epoch, sent_info = 0, 0, False
-    commands = {"pause": job.pause, "resume": job.resume, "stop": job.stop, "step_once": job.step_once}
-    while True:
-        ended = job.wait(RELAY_SECONDS)
-        while conn.poll():
-            command = conn.recv()
-            if command in commands:
-                commands[command]()
-            elif command == "weights" and job.trainer is not None:
-                _post(conn, ("weights", _cpu_state(job)))
-        snapshot = job.snapshot()
-        if not sent_info and job.trainer is not None:
-            _post(conn, ("info", snapshot.info, snapshot.updates_per_epoch, job.trainer.setup.bundle))
-            sent_info = True
-        steps = [r for r in snapshot.steps if r.step > sent_step]
-        epochs = [r for r in snapshot.epochs if r.epoch > sent_epoch]
-        sent_step = steps[-1].step if steps else sent_step
-        sent_epoch = epochs[-1].epoch if epochs else sent_epoch
-        _post(conn, ("update", snapshot.status, snapshot.message, snapshot.epoch, snapshot.step,
-                   snapshot.best_epoch, snapshot.patience_wait, steps, epochs))
-        if ended:
-            _post(conn, ("end", job.status, job.message, _cpu_state(job) if job.trainer else None))
-            conn.close()
-            return
+    sent = {"step": 0, "epoch": 0, "info": False, "weights": 0}
+    commands = {"pause": job.pause, "resume": job.resume, "stop": job.stop, "step_once": job.step_once,
+                "weights": job.request_weights}  # served by the training thread between two steps
+    try:
+        _obey(conn, commands)  # a pause given while the worker was launched holds it before its first step
+        job.thread.start()
+        while True:
+            ended = job.wait(RELAY_SECONDS)
+            _obey(conn, commands)
+            _relay(conn, job, sent)
+            if ended:
+                _post(conn, ("end", job.status, job.message, job.state_dict()))
+                conn.close()
+                return
+    except (EOFError, OSError):  # the server has gone: nobody is watching
+        job.stop()
+
+
+def _obey(conn, commands: dict) -> None:
+    while conn.poll():
+        command = conn.recv()
+        if command in commands:
+            commands[command]()
+
+
+def _relay(conn, job: JobHandle, sent: dict) -> None:
+    """Send what the parent has not seen yet: weights copies, the job's info, new records, counters."""
+    served, weights = job.served_weights()
+    if served > sent["weights"]:
+        _post(conn, ("weights", weights))
+        sent["weights"] = served
+    snapshot = job.snapshot()
+    if not sent["info"] and job.trainer is not None:
+        _post(conn, ("info", snapshot.info, snapshot.updates_per_epoch, job.trainer.setup.bundle))
+        sent["info"] = True
+    steps = [r for r in snapshot.steps if r.step > sent["step"]]
+    epochs = [r for r in snapshot.epochs if r.epoch > sent["epoch"]]
+    sent["step"] = steps[-1].step if steps else sent["step"]
+    sent["epoch"] = epochs[-1].epoch if epochs else sent["epoch"]
+    _post(conn, ("update", snapshot.status, snapshot.message, snapshot.epoch, snapshot.step,
+                 snapshot.best_epoch, snapshot.patience_wait, steps, epochs))
 
 
 def _post(conn, message: tuple) -> None:
     """Send with plain pickle: multiprocessing's own pickler passes tensors as shared-memory handles,
     which the parent cannot open once this worker has exited (a quick job's last messages)."""
     conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def _cpu_state(job: JobHandle) -> dict:
-    return {k: v.detach().cpu().clone() for k, v in job.trainer.setup.model.state_dict().items()}
 
 
 class ProcessJobHandle(HandleBase):
@@ -98,25 +117,30 @@ class ProcessJobHandle(HandleBase):
         self._last_beat = time.monotonic()
         self._done = threading.Event()
         self._send_lock = threading.Lock()
+        self._queued: list[str] = []  # commands given before the worker was there
         self._stop_reason = ""
         self._device = device
         self._conn = None
+        self._launched_at: float | None = None
         self.process = None
 
     def start(self) -> None:
-        """Launch the worker process and the thread that relays its messages."""
-        self._conn, child_conn = context().Pipe()
-        self.process = context().Process(target=child_main, args=(child_conn, self.document.to_json(None),
-                                                                  self._device),
-                                         name=f"dlbuilder-job-{self.id}", daemon=True)
-        self.process.start()
-        child_conn.close()
-        threading.Thread(target=self._read, name=f"dlbuilder-relay-{self.id}", daemon=True).start()
+        """Return at once: a background thread launches the worker, then relays its messages.
+
+        (The first launch after a server start waits for the forkserver's imports; the page
+        must not wait with it.)
+        """
+        self.message = STARTING
+        threading.Thread(target=self._run, name=f"dlbuilder-relay-{self.id}", daemon=True).start()
 
     # -- control -----------------------------------------------------------------------------
 
     def _send(self, command: str) -> None:
         with self._send_lock:
+            if self._conn is None:
+                if command not in self._queued or command == "step_once":
+                    self._queued.append(command)
+                return
             try:
                 self._conn.send(command)
             except (OSError, ValueError):
@@ -129,6 +153,8 @@ class ProcessJobHandle(HandleBase):
         self._send("resume")
 
     def stop(self) -> None:
+        """Ask the worker to stop after its current step; it is ended by force if that takes too long."""
+        self._note_stop()
         self._send("stop")
 
     def step_once(self) -> None:
@@ -148,7 +174,7 @@ class ProcessJobHandle(HandleBase):
         return self._bundle
 
     def state_dict(self, timeout: float = 0.5) -> dict | None:
-        """Recent weights (CPU tensors); the final ones once the job has ended.
+        """Recent weights (CPU tensors, copied between two steps); the final ones once the job has ended.
 
         While it runs, this asks the worker for fresh weights and returns the last ones received
         (one refresh old) without waiting, so a live page never stalls on the worker.
@@ -162,23 +188,78 @@ class ProcessJobHandle(HandleBase):
 
     # -- the relay thread --------------------------------------------------------------------
 
+    def _run(self) -> None:
+        try:
+            if self._launch():
+                self._read()
+        finally:
+            self._finish()
+
+    def _launch(self) -> bool:
+        """Start the worker process and send it the commands given meanwhile; False if it never started."""
+        if self._stop_asked is not None:
+            self.status, self.message = "stopped", self._stop_reason or "stopped before its worker started"
+            return False
+        parent_conn, child_conn = context().Pipe()
+        self.process = context().Process(target=child_main, args=(child_conn, self.document.to_json(None),
+                                                                  self._device),
+                                         name=f"dlbuilder-job-{self.id}", daemon=True)
+        try:
+            self.process.start()
+        except Exception as error:  # (a failed launch must become a status, not a job pending forever)
+            self.status = "error"
+            self.message = f"could not start a training process ({error}): wait a moment and start again"
+            return False
+        finally:
+            child_conn.close()
+        self._launched_at = time.monotonic()
+        with self._send_lock:
+            self._conn = parent_conn
+            for command in self._queued:
+                parent_conn.send(command)
+            self._queued.clear()
+        if self.message == STARTING:
+            self.message = PREPARING
+        return True
+
     def _read(self) -> None:
         try:
             while True:
-                if self._conn.poll(1.0) and self._handle(pickle.loads(self._conn.recv_bytes())):
+                if self._conn.poll(POLL_SECONDS) and self._handle(pickle.loads(self._conn.recv_bytes())):
                     return  # (plain pickle from our own worker process)
                 silent = time.monotonic() - self._last_beat
                 if self.heartbeat_timeout and silent > self.heartbeat_timeout and not self._stop_reason:
                     self._stop_reason = "stopped: its page has been closed (no heartbeat)"
                     self.stop()
+                if self._stop_overdue():
+                    self._terminate()
+                    return
         except (EOFError, OSError):
             self.process.join(5)
             if self.active:
                 self.status = "error"
                 self.message = (f"the training process ended unexpectedly (exit code {self.process.exitcode}; "
                                 "it may have run out of memory)")
-        finally:
-            self._finish()
+
+    def _stop_overdue(self) -> bool:
+        if self._stop_asked is None:
+            return False
+        asked = max(self._stop_asked, self._launched_at or 0.0)  # a stop given during the launch counts from its end
+        return time.monotonic() - asked > STOP_GRACE_SECONDS
+
+    def _terminate(self) -> None:
+        """End a worker that did not stop by itself in time (SIGTERM, then SIGKILL); its memory goes with it."""
+        self.process.terminate()
+        self.process.join(KILL_WAIT_SECONDS)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(KILL_WAIT_SECONDS)
+        self._weights = None  # they miss the updates made since they were copied
+        reason = self._stop_reason or "stopped by the user"
+        self.status = "stopped"
+        self.message = (f"{reason}; its worker was ended forcibly because one training step took longer than "
+                        f"{STOP_GRACE_SECONDS:g} s, so its last weights are lost: use a smaller batch size or a "
+                        "smaller network for shorter steps")
 
     def _handle(self, message: tuple) -> bool:
         kind = message[0]
@@ -188,7 +269,8 @@ class ProcessJobHandle(HandleBase):
             for record in epochs:
                 self.metrics.add_epoch(record)
             self._counters.update(epoch=epoch, step=step, best_epoch=best, wait=wait)
-            self.status, self.message = status, self._stop_reason or text
+            self.status = status
+            self.message = self._stop_reason or text or (PREPARING if status == "pending" else "")
         elif kind == "info":
             _, self.info, self._counters["updates_per_epoch"], self._bundle = message
         elif kind == "weights":
@@ -202,10 +284,13 @@ class ProcessJobHandle(HandleBase):
         return False
 
     def _finish(self) -> None:
-        self._conn.close()
-        self.process.join(5)
-        if self.process.is_alive():
-            self.process.kill()
+        if self._conn is not None:
+            self._conn.close()
+        if self.process is not None and self.process.pid is not None:
+            self.process.join(5)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join(KILL_WAIT_SECONDS)
         self._weights_ready.set()
         self._done.set()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dlbuilder.params import Param
 
-LOSS_NAMES = ("auto", "mse", "mae", "huber", "cross_entropy", "binary_cross_entropy")
+LOSS_NAMES = ("auto", "mse", "half_mse", "mae", "huber", "cross_entropy", "binary_cross_entropy")
 OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULE_NAMES = ("constant", "step", "exponential", "cosine", "plateau")
 INIT_NAMES = ("default", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "zeros",
@@ -44,6 +44,8 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Param("restore_best", "bool", True, "Early stopping: go back to the best epoch's weights."),
     Param("subset", "int", 0, "Train on only this many examples (0 = all); 50 is the 'overfit a "
           "tiny set' check.", min=0, max=1_000_000),
+    Param("shuffle", "bool", True, "Shuffle the training set every epoch; off walks it in the same fixed "
+          "order each epoch, as TensorFlow Playground does."),
     Param("device", "choice", "auto", "Where to train: auto = GPU if there is one.", choices=DEVICE_NAMES),
     Param("mixed_precision", "bool", False, "GPU only: compute in bfloat16 where it is safe."),
 )
@@ -51,7 +53,7 @@ TRAINING_PARAMS: tuple[Param, ...] = (
 SETTING_GROUPS: dict[str, tuple[str, ...]] = {
     "Loss and optimizer": ("loss", "optimizer", "learning_rate", "momentum", "beta1", "beta2"),
     "Learning-rate schedule": ("schedule", "step_size", "gamma", "plateau_patience", "plateau_factor"),
-    "Batches and epochs": ("batch_size", "epochs", "subset"),
+    "Batches and epochs": ("batch_size", "epochs", "subset", "shuffle"),
     "Regularisation and init": ("l1", "l2", "grad_clip", "init"),
     "Early stopping": ("early_stopping", "patience", "min_delta", "restore_best"),
     "Device": ("device", "mixed_precision"),

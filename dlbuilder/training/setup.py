@@ -20,6 +20,10 @@ from dlbuilder.training.optim import OPTIMIZERS, SCHEDULES, step_schedule
 # Examples of the training set scored each epoch (all when fewer): scoring 4,096 digits took
 # ~13% of an epoch; 512 keep accuracy to about ±2% at a quarter of the cost.
 EVAL_LIMIT = 512
+# Without a validation split the test split is scored each epoch (Playground's test loss): in full
+# while that costs at most this many multiply-adds (~10 ms on one CPU thread; every 2-D set's test
+# split on a Playground-sized net), else its first examples up to that cost, and at least EVAL_LIMIT.
+TEST_EVAL_WORK = 20_000_000
 
 
 class TrainingError(ValueError):
@@ -99,8 +103,11 @@ def prepare(document: Document, device: str | None = None, bundle: DatasetBundle
     """Validate, load data, build and initialise the model, optimizer, schedule and loss."""
     report = checked_report(document)
     settings = dict(document.training)
+    # multiply-adds of one example's forward pass, roughly (close for Dense chains, low for convolutions)
+    per_example = report.total_params + sum(spec.numel for spec in report.shapes.values())
+    work = settings["batch_size"] * per_example  # per update: decides whether a GPU pays off
     try:
-        target_device = pick_device(device or settings["device"])
+        target_device = pick_device(device or settings["device"], work)
     except ValueError as error:
         raise TrainingError(str(error)) from None
     bundle = bundle or load_bundle(document)
@@ -112,13 +119,15 @@ def prepare(document: Document, device: str | None = None, bundle: DatasetBundle
     model = compile_graph(document)  # initialised on the CPU: the same seed gives the same start anywhere
     initialise(model, settings["init"])
     model.to(target_device)
-    splits = _splits(bundle, settings, loss, problem, units, target_device)
+    test_limit = max(EVAL_LIMIT, TEST_EVAL_WORK // max(per_example, 1))
+    splits = _splits(bundle, settings, loss, problem, units, target_device, test_limit)
     optimizer = OPTIMIZERS[settings["optimizer"]].build(list(model.parameters()), settings)
     mixed = settings["mixed_precision"] and target_device.type == "cuda" and torch.cuda.is_bf16_supported()
-    info = {**describe_device(target_device), "parameters": report.total_params, "loss": loss,
-            "problem": problem, "metric": "accuracy" if problem == "classification" else "r2",
+    info = {**describe_device(target_device), "parameters": report.total_params, "work_per_update": work,
+            "loss": loss, "problem": problem, "metric": "accuracy" if problem == "classification" else "r2",
             "train_examples": len(splits["train"]), "val_examples": len(splits["val"]),
-            "test_examples": len(splits["test"]), "mixed_precision": mixed}
+            "test_examples": len(splits["test"]), "test_eval_examples": len(splits["test_eval"]),
+            "mixed_precision": mixed}
     return Setup(model=model, optimizer=optimizer, schedule=SCHEDULES[settings["schedule"]].build(optimizer, settings),
                  loss_fn=LOSSES[loss].build(), loss=loss, problem=problem, device=target_device,
                  settings=settings, splits=splits, info=info, bundle=bundle, mixed_precision=mixed,
@@ -126,7 +135,7 @@ def prepare(document: Document, device: str | None = None, bundle: DatasetBundle
 
 
 def _splits(bundle: DatasetBundle, settings: dict, loss: str, problem: str, units: int,
-            device: torch.device) -> dict[str, Split]:
+            device: torch.device, test_limit: int) -> dict[str, Split]:
     parts = {"train": (bundle.x_train, bundle.y_train), "val": (bundle.x_val, bundle.y_val),
              "test": (bundle.x_test, bundle.y_test)}
     if settings["subset"]:
@@ -140,4 +149,6 @@ def _splits(bundle: DatasetBundle, settings: dict, loss: str, problem: str, unit
         splits[name] = Split(x, make_targets(loss, problem, units, x, y), y)
     train = splits["train"]
     splits["train_eval"] = Split(train.x[:EVAL_LIMIT], train.t[:EVAL_LIMIT], train.y[:EVAL_LIMIT])
+    test = splits["test"]  # scored each epoch when there is no validation split
+    splits["test_eval"] = Split(test.x[:test_limit], test.t[:test_limit], test.y[:test_limit])
     return splits

@@ -10,7 +10,8 @@ from torch import nn
 class EarlyStopping:
     """Tracks the best epoch; `update` says when patience has run out."""
 
-    def __init__(self, settings: dict):
+    def __init__(self, settings: dict, monitored: str = "validation loss"):
+        self.monitored = monitored  # "training loss" when the data has no validation split
         self.patience = settings["patience"]
         self.min_delta = settings["min_delta"]
         self.restore_best = settings["restore_best"]
@@ -39,5 +40,5 @@ class EarlyStopping:
         if restored:
             model.load_state_dict(self._best_state)
         tail = f"; restored the weights of epoch {self.best_epoch}" if restored else ""
-        return (f"early stopping at epoch {self.stopped_epoch}: validation loss has not improved for "
+        return (f"early stopping at epoch {self.stopped_epoch}: {self.monitored} has not improved for "
                 f"{self.patience} epochs since epoch {self.best_epoch} ({self.best_loss:.4g}){tail}")

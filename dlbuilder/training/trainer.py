@@ -47,7 +47,8 @@ class Trainer:
         self.step_count = 0
         self.done = False
         self.stop_reason = ""
-        self.stopping = EarlyStopping(s.settings) if s.settings["early_stopping"] else None
+        monitored = "validation loss" if len(s.splits["val"]) else "training loss"
+        self.stopping = EarlyStopping(s.settings, monitored) if s.settings["early_stopping"] else None
         self._generator = torch.Generator().manual_seed(document.seed)
         self._position = self.num_train  # forces a shuffle on the first step
         self._pending: list[torch.Tensor] = []
@@ -86,7 +87,10 @@ class Trainer:
 
     def _shuffle(self) -> None:
         train = self.setup.splits["train"]
-        order = torch.randperm(self.num_train, generator=self._generator)
+        if self.settings.get("shuffle", True):
+            order = torch.randperm(self.num_train, generator=self._generator)
+        else:  # Playground's order: the same fixed walk through the training set every epoch
+            order = torch.arange(self.num_train)
         if self._fast is not None:
             self._fast.batch(order.numpy())
         else:
@@ -111,9 +115,19 @@ class Trainer:
         return loss
 
     def flush(self) -> None:
-        """Publish the losses of updates not yet reported (before pausing, say)."""
+        """Publish the losses of updates not yet reported and bring the torch model up to date."""
         if self._pending:
             self._flush()
+        self.sync_weights()
+
+    def sync_weights(self) -> None:
+        """Copy the fast path's weights into the torch model, which pages, probes and checkpoints read.
+
+        The NumPy fast path keeps its own arrays between updates; a few small copies make the
+        model current mid-epoch (after a pause, a single step or a stop), not only at epoch ends.
+        """
+        if self._fast is not None and not self.done:  # once done, the torch model (maybe restored) rules
+            self._fast.write_back()
 
     def _flush(self) -> None:
         values = list(self._pending) if self._fast is not None else torch.stack(self._pending).float().tolist()
@@ -134,14 +148,15 @@ class Trainer:
     # -- end of an epoch --------------------------------------------------------------------
 
     def _finish_epoch(self) -> None:
-        self.flush()
-        if self._fast is not None:
-            self._fast.write_back()  # scoring, norms, snapshots and probes read the torch model
+        self.flush()  # also syncs the fast path's weights: scoring, norms and snapshots read the torch model
         epoch = self.epoch + 1  # published (self.epoch) only with its record, so readers agree
         s = self.setup
         seconds = self._train_seconds - self._epoch_started
         train = evaluate(s, s.splits["train_eval"])
         val = evaluate(s, s.splits["val"]) if len(s.splits["val"]) else None
+        # Without a validation split (Playground's setup) the test split is the held-out curve a
+        # student watches; "test_eval" bounds its cost per epoch (see setup.TEST_EVAL_WORK).
+        test = evaluate(s, s.splits["test_eval"]) if val is None and len(s.splits["test_eval"]) else None
         if not math.isfinite(train.loss):
             self._diverged(self.step_count)
         weights, grads = layer_norms(s.model)
@@ -149,11 +164,14 @@ class Trainer:
             epoch=epoch, step=self.step_count, train_loss=train.loss,
             val_loss=val.loss if val else None, train_metric=train.metric,
             val_metric=val.metric if val else None,
+            test_loss=test.loss if test else None, test_metric=test.metric if test else None,
             learning_rate=s.optimizer.param_groups[0]["lr"],
             examples_per_second=self._epoch_examples / seconds if seconds > 0 else 0.0,
             seconds=time.perf_counter() - self._started, weight_norms=weights, grad_norms=grads)
         self.metrics.add_epoch(record)
         self.epoch = epoch
+        # Early stopping and schedules watch validation loss (training loss without a validation
+        # split), never the test split: choosing by test loss would leak the test set into training.
         monitored = val.loss if val else train.loss
         s.step_schedule(monitored)
         self._snapshot()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import time
 from dataclasses import dataclass, field
 
@@ -14,11 +13,17 @@ from streamlit_flow.state import StreamlitFlowState
 from dlbuilder.document import Document
 from dlbuilder.editing import connect, disconnect, move_nodes, remove_node
 from dlbuilder.layers import LAYERS
+from dlbuilder.ui.text import plain
 from dlbuilder.validation import ValidationReport
 
 FLOW_STATE = "state.flow"
 FLOW_REVISION = "state.flow_revision"
 FLOW_SEEN = "state.flow_seen"  # timestamp of the last component value already applied
+FONT_SIZE = 15  # canvas pixels; shown at FONT_SIZE x zoom
+# Fit-view zooms out until the whole network fits; below this zoom text gets too small to read
+# from the back of a room (0.75 x 15 px = 11 px), so a wider network is panned instead (Tidy
+# wraps it into bands that fit, see dlbuilder/layout.py).
+MIN_ZOOM = 0.75
 
 CATEGORY_COLOURS = {
     "input/output": "#e8f0fe", "core": "#fef7e0", "activation": "#fce8e6", "convolution": "#e6f4ea",
@@ -45,15 +50,31 @@ def node_label(node, report: ValidationReport) -> str:
     """Markdown shown inside a node: id and type, key params, output shape and parameters, problems."""
     layer = LAYERS[node.type]
     lines = [f"**{node.id}** · {layer.title}"]
-    summary = layer.summary(node.params)
+    summary = output_summary(node, report) or layer.summary(node.params)
     if summary:
-        lines.append(html.escape(summary))
+        lines.append(plain(summary))  # may quote a value from a share link: never Markdown or HTML
     if node.id in report.shapes:
         count = report.param_counts.get(node.id, 0)
         lines.append(f"`{report.shapes[node.id].label()}` · {count:,} params")
     for problem in report.problems_for(node.id)[:2]:
-        lines.append(f"⚠️ {html.escape(problem.message[:90])}")
+        lines.append(f"⚠️ {plain(problem.message, limit=90)}")
     return "\n\n".join(lines)
+
+
+def output_summary(node, report: ValidationReport) -> str | None:
+    """An Output's task and the units it really has, e.g. "classification, 2 units (from the dataset)".
+
+    Units 0 in the document means "as the dataset needs"; the canvas says what that came to,
+    so a student sees whether two classes got one unit or two. None for other layers.
+    """
+    if node.type != "output" or node.id not in report.shapes or node.params.get("task") == "reconstruction":
+        return None
+    units = report.shapes[node.id].shape[-1]
+    parts = [node.params.get("task", ""), f"{units} unit{'' if units == 1 else 's'}"
+             + ("" if node.params.get("units") else " (from the dataset)")]
+    if node.params.get("activation", "identity") != "identity":
+        parts.append(node.params["activation"])
+    return ", ".join(parts)
 
 
 def build_state(document: Document, report: ValidationReport, selected: str | None,
@@ -61,7 +82,7 @@ def build_state(document: Document, report: ValidationReport, selected: str | No
     nodes = []
     for index, node in enumerate(document.nodes):
         broken = bool(report.problems_for(node.id))
-        style = {"background": CATEGORY_COLOURS[LAYERS[node.type].category], "fontSize": "14px",
+        style = {"background": CATEGORY_COLOURS[LAYERS[node.type].category], "fontSize": f"{FONT_SIZE}px",
                  "width": "170px", "textAlign": "left", "padding": "6px 8px",
                  "border": "3px solid #d93025" if broken else ("2px solid #1a73e8" if node.id == selected
                                                                else "1px solid #9aa0a6")}
@@ -88,7 +109,7 @@ def draw(document: Document, report: ValidationReport, selected: str | None, rev
     state = st.session_state[FLOW_STATE]
     returned = streamlit_flow("canvas", state, height=height, fit_view=True, allow_new_edges=True,
                               get_node_on_click=True, enable_node_menu=True, enable_edge_menu=True,
-                              show_minimap=False, hide_watermark=True)
+                              show_minimap=False, hide_watermark=True, min_zoom=MIN_ZOOM)
     if returned is state or returned.timestamp == st.session_state.get(FLOW_SEEN):
         return FlowEdits(selected=selected)
     st.session_state[FLOW_SEEN] = returned.timestamp

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import streamlit as st
@@ -35,11 +36,18 @@ def param_input(param: Param, value: Any, key: str, slider: bool = False) -> Any
 
 
 def _number(value: Any, param: Param):
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        low = param.min if param.min is not None else value
-        high = param.max if param.max is not None else value
-        return type(value)(min(max(value, low), high))
-    return param.default if not isinstance(param.default, str) else 0
+    """`value` as the parameter's number type and inside its range: a share link can carry e.g. 1.5 or -1."""
+    cast = int if param.kind == "int" else float
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value or abs(value) == math.inf:
+        value = param.default if isinstance(param.default, (int, float)) else 0
+    if param.min is not None and value < param.min:
+        value = math.ceil(param.min) if cast is int else param.min
+    if param.max is not None and value > param.max:
+        value = math.floor(param.max) if cast is int else param.max
+    try:
+        return cast(value)
+    except OverflowError:  # an integer too large for a float
+        return cast(param.default if isinstance(param.default, (int, float)) else 0)
 
 
 def _bound(limit: float | None, cast):

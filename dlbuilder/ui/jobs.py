@@ -20,10 +20,12 @@ set_worker_threads()
 
 JOB = "state.job"
 PREVIOUS = "state.previous_run"  # the last run's epoch records, for A/B overlays
+STATUS_SLOT = "state.status_slot"  # the sidebar's placeholder for the job's status line
 HEARTBEAT_TIMEOUT = 30.0  # seconds without a live page before a job stops itself
+STOP_WAIT_SECONDS = 1.0  # a job stops between two updates, usually within ~0.1 s
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def runner() -> ThreadRunner:
     """The server's one runner: caps concurrent jobs (DLBUILDER_MAX_JOBS, default 8).
 
@@ -37,6 +39,11 @@ def runner() -> ThreadRunner:
     runner = ProcessRunner(max_active=limit, heartbeat_timeout=HEARTBEAT_TIMEOUT)
     runner.warm_up()
     return runner
+
+
+def warm_up() -> None:
+    """Create the server's runner at the first page view: its worker pool starts in the background."""
+    runner()
 
 
 def current() -> JobHandle | None:
@@ -72,9 +79,11 @@ def start(document: Document) -> str | None:
 
 
 def stop() -> None:
+    """Stop this session's job; wait a moment for it, so the page redraws once, already "Stopped"."""
     job = current()
     if job is not None:
         job.stop()
+        job.wait(STOP_WAIT_SECONDS)
 
 
 def forget() -> None:
@@ -83,12 +92,25 @@ def forget() -> None:
     st.session_state.pop(JOB, None)
 
 
-@st.fragment(run_every=5)
 def keep_alive() -> None:
-    """Runs on every page: tells the job its page is still open and shows its state in the sidebar."""
+    """Runs on every page, in the sidebar: a slot for the job's status, and a heartbeat every 5 s."""
+    st.session_state[STATUS_SLOT] = st.empty()
+    _beat()
+
+
+@st.fragment(run_every=5)
+def _beat() -> None:
+    """Tells the job its page is still open (without beats it stops itself) and refreshes the status."""
     job = current()
     if job is None:
         return
     job.heartbeat()
-    snapshot = job.snapshot()
-    st.caption(f"Training: **{snapshot.status}** · epoch {snapshot.epoch}/{snapshot.total_epochs}")
+    show_status(job.snapshot())
+
+
+def show_status(snapshot) -> None:
+    """The sidebar's status line. The live dashboard calls it with the snapshot its counters show,
+    so the two always agree (the 5 s heartbeat alone left it seconds behind, "pending" under load)."""
+    slot = st.session_state.get(STATUS_SLOT)
+    if slot is not None:
+        slot.caption(f"Training: **{snapshot.status}** · epoch {snapshot.epoch}/{snapshot.total_epochs}")

@@ -8,6 +8,7 @@ from dlbuilder.compile import compile_graph
 from dlbuilder.figures import dataset_preview_figure, learning_rate_figure, loss_figure, metric_figure, norms_figure
 from dlbuilder.training.job import JobHandle, JobSnapshot
 from dlbuilder.ui import jobs
+from dlbuilder.ui.text import plain
 from dlbuilder.views import model_views
 
 STATUS_HINTS = {
@@ -47,6 +48,8 @@ def dashboard(preview_bundle=None) -> None:
     """
     job = jobs.current()
     active = job is not None and job.active
+    # This full run draws the current status (buttons included): only a later change needs another one.
+    st.session_state[LAST_STATUS] = job.status if job is not None else None
     st.fragment(run_every=REFRESH_SECONDS if active else None)(_render)(preview_bundle)
     if job is not None:
         st.fragment(run_every=SLOW_REFRESH_SECONDS if active else None)(_secondary_charts)()
@@ -64,6 +67,9 @@ def _render(preview_bundle) -> None:
     st.session_state[LAST_STATUS] = snapshot.status
     if was in ("pending", "running", "paused") and not job.active:
         st.rerun()  # the job ended: redraw the whole page (buttons, final figures) once
+    jobs.show_status(snapshot)
+    if job.stopping:
+        st.info("**Stopping…** the current update finishes first.")
     status_banner(snapshot)
     _counters(snapshot, job.document.training)
     _charts(job, snapshot)
@@ -73,23 +79,29 @@ def _counters(snapshot: JobSnapshot, settings: dict) -> None:
     info = snapshot.info
     n = info.get("train_examples", 0)
     batch = min(settings["batch_size"], n)  # as the trainer uses it
-    columns = st.columns(5 if snapshot.best_epoch is not None else 4)
+    last = snapshot.epochs[-1] if snapshot.epochs else None
+    test_loss = last.test_loss if last is not None else None  # scored only without a validation split
+    columns = st.columns(4 + (snapshot.best_epoch is not None) + (test_loss is not None))
     columns[0].metric("Epoch", f"{snapshot.epoch:,}")
     columns[0].caption(f"of {snapshot.total_epochs:,}")
     columns[1].metric("Updates", f"{snapshot.step:,}")
     columns[2].metric("Updates per epoch", f"{snapshot.updates_per_epoch}",
                       help="One update per mini-batch: ceil(examples / batch size).")
     columns[2].caption(f"= ceil({n:,} / {batch}) = {snapshot.updates_per_epoch}" if batch else "")
-    speed = snapshot.epochs[-1].examples_per_second if snapshot.epochs else 0.0
+    speed = last.examples_per_second if last is not None else 0.0
     columns[3].metric("Examples / s", f"{speed:,.0f}", help=f"Training speed on {info.get('name', '?')}")
     if snapshot.best_epoch is not None:
         columns[4].metric("Best epoch", f"{snapshot.best_epoch}",
                           f"patience {snapshot.patience_wait} / {settings['patience']}", delta_color="off")
+    if test_loss is not None:  # Playground's two headline numbers
+        columns[-1].metric("Test loss", f"{test_loss:.3f}", help="Loss on the test split after the latest "
+                           "epoch, as Playground shows it. Nothing (early stopping, schedules) is tuned on it.")
+        columns[-1].caption(f"training loss {last.train_loss:.3f}")
 
 
 def _charts(job: JobHandle, snapshot: JobSnapshot) -> None:
-    if not snapshot.epochs:
-        st.caption("Preparing the data and the first epoch…" if job.active else "")
+    if not snapshot.epochs and not snapshot.steps:  # the first mini-batch losses already make a chart
+        st.caption(plain(snapshot.message.capitalize() or "Preparing the data…") if job.active else "")
         return
     previous = jobs.previous_run() if st.session_state.get(OVERLAY) else None
     stopped = snapshot.epoch if snapshot.status == "early_stopped" else None
@@ -136,6 +148,7 @@ def _model_views(job: JobHandle) -> None:
 def status_banner(snapshot: JobSnapshot | None) -> None:
     if snapshot.status in STATUS_HINTS:
         kind, hint = STATUS_HINTS[snapshot.status]
-        getattr(st, kind)(f"**{snapshot.status.replace('_', ' ').capitalize()}**: {snapshot.message}. {hint}")
+        # the job's message can quote the data (a CSV column, a value from a share link): plain text
+        getattr(st, kind)(f"**{snapshot.status.replace('_', ' ').capitalize()}**: {plain(snapshot.message)}. {hint}")
     elif snapshot.status == "paused":
         st.warning("**Paused.** Resume, or use Step once to watch single updates.")

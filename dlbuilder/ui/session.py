@@ -5,11 +5,15 @@ Pages never touch `st.session_state` keys directly; they call these typed access
 
 from __future__ import annotations
 
+import logging
+import secrets
+
 import streamlit as st
 
 from dlbuilder.document import Document
 from dlbuilder.presets import PRESETS
-from dlbuilder.share import ShareLinkError, decode_document, encode_document
+from dlbuilder.share import decode_document, encode_document
+from dlbuilder.ui import guard, text
 
 DOCUMENT = "state.document"
 UNDO = "state.undo"
@@ -18,6 +22,7 @@ REVISION = "state.revision"  # bumps on every change: widget keys include it so 
 SELECTED = "state.selected"
 NOTICE = "state.notice"
 LINK_LOADED = "state.link_loaded"
+UPLOAD_OWNER = "state.upload_owner"
 HISTORY_LIMIT = 50
 DEFAULT_PRESET = "playground"
 
@@ -75,7 +80,10 @@ def select(node_id: str | None) -> None:
 
 
 def notify(kind: str, message: str) -> None:
-    """A message ("success", "warning", "error") shown until the network is next edited."""
+    """A message ("success", "warning", "error") shown until the network is next edited.
+
+    `message` is plain text (it may quote file names or links): `show_notice` never renders it as Markdown.
+    """
     st.session_state[NOTICE] = (kind, message, revision())  # call after the commit it reports
 
 
@@ -85,6 +93,18 @@ def notice() -> tuple[str, str] | None:
     if stored is None or revision() > stored[2]:
         return None
     return stored[0], stored[1]
+
+
+def show_notice() -> None:
+    """Show the current message, if any, as plain text."""
+    current = notice()
+    if current:
+        text.show(*current)
+
+
+def upload_owner() -> str:
+    """An opaque key for this browser session: its uploads are kept (and bounded) under it."""
+    return st.session_state.setdefault(UPLOAD_OWNER, secrets.token_hex(16))
 
 
 def load_from_link() -> None:
@@ -98,13 +118,18 @@ def load_from_link() -> None:
     try:
         st.session_state[DOCUMENT] = decode_document(link)
         notify("success", "Opened the network from the shared link.")
-    except ShareLinkError as error:
-        notify("error", f"{error} The Playground default network is shown instead.")
+    except Exception as error:  # noqa: BLE001 (a broken link must never stop the page)
+        reason = guard.explain(error, "Ask for the link again, or build the network here.")
+        notify("error", f"{reason} The Playground default network is shown instead.")
 
 
 def publish_link() -> None:
     """Keep `?g=` in the address bar equal to the current document (Streamlit drops it on page switches)."""
-    encoded = encode_document(document())
+    try:
+        encoded = encode_document(document())
+    except Exception:  # noqa: BLE001 (the page stays usable; only the address bar lags behind)
+        logging.getLogger(__name__).exception("could not encode the share link")
+        return
     if st.query_params.get("g") != encoded:
         st.query_params["g"] = encoded
 

@@ -13,13 +13,15 @@ from dlbuilder.editing import fit_to_data, set_data_params, set_dataset, set_tra
 from dlbuilder.training.checkpoint import checkpoint_bytes
 from dlbuilder.training.job import JobSnapshot
 from dlbuilder.training.settings import SETTING_GROUPS, TRAINING_PARAMS, relevant_settings
-from dlbuilder.ui import jobs, session
+from dlbuilder.ui import guard, jobs, session
 from dlbuilder.ui.forms import param_input
+from dlbuilder.ui.text import plain
 
 PARAMS = {p.name: p for p in TRAINING_PARAMS}
 SLIDER_DATA_PARAMS = ("noise", "train_fraction", "val_fraction", "num_samples")
 
 
+@guard.callback("Choose the setting again, or Reset and Start.")
 def _commit_and_restart(document: Document) -> None:
     session.commit(document)
     if jobs.current() is not None:  # same seed, new data: retrain so the runs can be compared
@@ -33,8 +35,7 @@ def data_panel(document: Document) -> None:
     st.session_state["dlb_train_dataset"] = current
     st.selectbox("Dataset", names, index=None, key="dlb_train_dataset", placeholder="Choose a dataset…",
                  format_func=lambda n: f"{DATASETS[n].title} ({DATASETS[n].category})",
-                 on_change=lambda: _commit_and_restart(set_dataset(session.document(),
-                                                                   st.session_state["dlb_train_dataset"])))
+                 on_change=_choose_dataset)
     if document.data is None:
         return
     spec = DATASETS[document.data.name]
@@ -51,6 +52,11 @@ def data_panel(document: Document) -> None:
     if values != document.data.params:
         _commit_and_restart(set_data_params(document, values))
         st.rerun()
+
+
+@guard.callback("Choose the dataset again, or another one.")
+def _choose_dataset() -> None:
+    _commit_and_restart(set_dataset(session.document(), st.session_state["dlb_train_dataset"]))
 
 
 def settings_panel(document: Document) -> None:
@@ -88,6 +94,7 @@ def controls(document: Document, snapshot: JobSnapshot | None) -> None:
                  help="Forget this run; Start begins again from the seed.")
 
 
+@guard.callback("Check the settings it names, or Reset and Start again.")
 def _start() -> None:
     message = jobs.start(session.document())
     if message:
@@ -111,8 +118,8 @@ def preview_bundle(document: Document) -> DatasetBundle | None:
         return None
     try:
         return _bundle(document.data.name, json.dumps(document.data.params, sort_keys=True), document.seed)
-    except DatasetError as error:
-        st.error(str(error))
+    except Exception as error:  # noqa: BLE001 (the page stays usable without the preview)
+        st.error(plain(guard.explain(error, "Change the dataset's settings, or choose another dataset.")))
         return None
 
 
@@ -136,7 +143,8 @@ def takeaway(job) -> None:
     weights = job.state_dict() if job is not None and not job.active else None
     if weights is None:
         return
-    with st.expander("Take the trained network away", expanded=False):
+    with st.expander("Take the trained network away", expanded=False), \
+            guard.guarded("Export the network's code from the Build page, and train it again from there."):
         st.download_button("Download weights (.safetensors, with the network inside)",
                            checkpoint_bytes(job.document, weights),
                            file_name="trained.safetensors", key="dlb_weights",
@@ -146,23 +154,26 @@ def takeaway(job) -> None:
 def _csv_upload(document: Document) -> None:
     """Upload a CSV file: numeric columns become inputs, the target column (default: last) the labels."""
     if document.data.params.get("file"):
-        try:
+        with guard.guarded("Upload the file again, or another one."):
             info = DATASETS["csv"].describe(document.data.params)
             what = f"{info.num_classes} classes" if info.task == "classification" else "values (regression)"
+            columns = ", ".join(info.feature_names[:6]) + ("…" if len(info.feature_names) > 6 else "")
             st.caption(f"Using your uploaded file: {len(info.feature_names)} input columns "
-                       f"({', '.join(info.feature_names[:6])}{'…' if len(info.feature_names) > 6 else ''}) "
-                       f"→ {what}. Upload another to replace it.")
-        except DatasetError as error:
-            st.error(str(error))
+                       f"({plain(columns, limit=300)}) → {what}. Upload another to replace it.")
     upload = st.file_uploader("Your CSV file (at most 5 MB)", type=["csv", "txt", "tsv"],
                               key=f"dlb_csv_{session.revision()}",
                               help="One row per example, a header row, numbers in every feature column.")
-    if upload is None:
-        return
+    if upload is not None:
+        with guard.guarded("Check the file (a header row, then numbers), or upload another."):
+            _store(document, upload)
+
+
+def _store(document: Document, upload) -> None:
+    """Keep the upload (checked first, bounded per session) and make it the document's dataset."""
     try:
-        key = store_upload(upload.getvalue())
+        key = store_upload(upload.getvalue(), owner=session.upload_owner(), params=document.data.params)
     except DatasetError as error:
-        st.error(f"{upload.name}: {error}")
+        st.error(plain(f"{upload.name}: {error}"))
         return
     if key != document.data.params.get("file"):
         _commit_and_restart(fit_to_data(set_data_params(document, {"file": key})))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dlbuilder.document import Document
 from dlbuilder.limits import ResourceLimits
-from dlbuilder.validation.inference import check_dataset_fit, check_loss_fit, check_resources, check_shapes
+from dlbuilder.validation.inference import check_dataset_fit, check_loss_fit, check_shapes
 from dlbuilder.validation.report import InvalidNetwork, Problem, ValidationReport
+from dlbuilder.validation.resources import check_resources
 from dlbuilder.validation.structure import (
     build_graph,
     check_arity,
@@ -36,8 +37,12 @@ CHECKS = (
 
 
 def validate(document: Document, limits: ResourceLimits | None = None) -> ValidationReport:
-    """Run every check and return the report; a bad network never raises here."""
-    limits = limits or ResourceLimits()
+    """Run every check and return the report; a bad network never raises here.
+
+    Without `limits`, the server's caps are read from the DLBUILDER_* environment variables
+    (a few lookups, cheap enough for every page rerun).
+    """
+    limits = limits or ResourceLimits.from_env()
     report = ValidationReport()
     if len(document.nodes) > limits.max_nodes:
         check_node_count(document, report, limits)

@@ -39,8 +39,15 @@ def check_shapes(document: Document, report: ValidationReport, limits: ResourceL
         except ShapeError as error:
             report.problems.append(Problem("shape", node_id, str(error)))
             continue
+        try:
+            count = count_parameters(node.type, params, inputs, ctx)
+        except (RuntimeError, TypeError, OverflowError, ValueError):  # sizes beyond what torch can describe
+            values = sum(s.numel for s in inputs)
+            report.problems.append(Problem("limits", node_id, f"receives {values:,} values per example, too "
+                                           "many to build a layer for: make the layers before it smaller"))
+            continue
         report.shapes[node_id] = spec
-        report.param_counts[node_id] = count_parameters(node.type, params, inputs, ctx)
+        report.param_counts[node_id] = count
         if node.type == "input" and ctx.model_input is None:
             ctx = ShapeContext(data=ctx.data, model_input=spec)
 
@@ -85,31 +92,6 @@ def _check_output(document: Document, report: ValidationReport, node_id: str, pa
         what = "classes" if data.task == "classification" else "target values"
         report.problems.append(Problem("data", node_id, f"has {spec.shape[0]} units but {name} has "
                                        f"{wanted} {what}: set units to {wanted} (or 0 to follow the dataset)"))
-
-
-def check_resources(document: Document, report: ValidationReport, limits: ResourceLimits) -> None:
-    """Server caps on parameters, activation size and sequence length."""
-    total = report.total_params
-    if total > limits.max_parameters:
-        biggest = max(report.param_counts, key=report.param_counts.get)
-        report.problems.append(Problem("limits", biggest, (
-            f"the network has {total:,} parameters; this server allows {limits.max_parameters:,}. "
-            f"{biggest} alone has {report.param_counts[biggest]:,}: make it smaller")))
-    values = sum(spec.numel for spec in report.shapes.values())
-    if values > limits.max_activation_values:
-        report.problems.append(Problem("limits", None, (
-            f"one example produces {values:,} intermediate values; this server allows "
-            f"{limits.max_activation_values:,}: use fewer channels or pool earlier")))
-    for node in document.nodes:
-        spec = report.shapes.get(node.id)
-        if node.type != "input" or spec is None:
-            continue
-        if spec.numel > limits.max_input_values:
-            report.problems.append(Problem("limits", node.id, f"one example has {spec.numel:,} values; this "
-                                           f"server allows {limits.max_input_values:,}"))
-        if (spec.rank == 2 or spec.dtype == "long") and spec.shape[0] > limits.max_sequence_length:
-            report.problems.append(Problem("limits", node.id, f"sequences of {spec.shape[0]} steps are longer "
-                                           f"than this server's {limits.max_sequence_length}: shorten them"))
 
 
 def check_loss_fit(document: Document, report: ValidationReport, limits: ResourceLimits) -> None:

@@ -151,5 +151,6 @@ def check_reachable(document: Document, report: ValidationReport, limits: Resour
             report.problems.append(Problem("reachable", node.id, "gets no data from an Input: connect an "
                                            "input into it or delete it"))
         elif node.id not in used:
-            report.problems.append(Problem("reachable", node.id, f"does not lead to the output "
-                                           f"{outputs[0]}: connect it onwards or delete it"))
+            named = "" if outputs[0] == "output" else f" {outputs[0]}"  # not "the output output"
+            report.problems.append(Problem("reachable", node.id, f"does not lead to the output{named}: "
+                                           "connect it onwards or delete it"))
