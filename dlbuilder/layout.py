@@ -17,6 +17,8 @@ COLUMN, ROW = 200, 130  # layout grid in canvas pixels
 # canvas's fit-view need not shrink the text; a longer network continues on the next band.
 MAX_COLUMNS = 4
 BAND_GAP = 110  # room between bands (beyond a row) for the edge that returns to the left
+# Documents refuse positions beyond 1e6 px: a layout that would grow past this stays one band.
+MAX_EXTENT = 100_000
 
 
 def move_nodes(document: Document, positions: dict[str, tuple[float, float]]) -> Document:
@@ -63,9 +65,12 @@ def wrap_layout(document: Document) -> Document:
     columns = max(column_of.values()) + 1
     if columns <= MAX_COLUMNS:
         return document
-    per_band = math.ceil(columns / math.ceil(columns / MAX_COLUMNS))
+    bands = math.ceil(columns / MAX_COLUMNS)
+    per_band = math.ceil(columns / bands)
     top, bottom = min(n.position[1] for n in placed), max(n.position[1] for n in placed)
     band_height = bottom - top + ROW + BAND_GAP
+    if bands * band_height > MAX_EXTENT:
+        return document
     positions = {}
     for node in placed:
         band = column_of[node.id] // per_band

@@ -16,6 +16,7 @@ from torch import nn
 
 from dlbuilder.datasets import PLAYGROUND_FEATURES, DatasetBundle, playground_features
 from dlbuilder.datasets.features import DOMAIN
+from dlbuilder.training.evaluation import chunk_size
 from dlbuilder.training.losses import predicted_classes
 
 CHUNK = 4096  # rows per forward pass
@@ -97,11 +98,12 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Outputs for `x` in chunks of CHUNK rows, as float32 on the CPU (call inside `evaluating`)."""
+    """Outputs for `x` in memory-bounded chunks, as float32 on the CPU (call inside `evaluating`)."""
     device = model_device(model)
     x = torch.as_tensor(x)
-    starts = range(0, len(x), CHUNK) if len(x) else [0]  # an empty batch still gives (0, units)
-    return torch.cat([model(x[start:start + CHUNK].to(device)).float().cpu() for start in starts])
+    chunk = min(CHUNK, chunk_size(model))  # fewer rows when one example makes many values
+    starts = range(0, len(x), chunk) if len(x) else [0]  # an empty batch still gives (0, units)
+    return torch.cat([model(x[start:start + chunk].to(device)).float().cpu() for start in starts])
 
 
 def class_probabilities_of(output: torch.Tensor) -> torch.Tensor:

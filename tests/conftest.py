@@ -1,5 +1,7 @@
 """Shared test set-up: one torch thread (2-core CI machines), GPU marker handling."""
 
+import sys
+
 import pytest
 import torch
 
@@ -7,6 +9,15 @@ torch.set_num_threads(1)
 
 HAS_CUDA = torch.cuda.is_available()
 requires_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU; none on this machine")
+
+
+@pytest.fixture(autouse=True)
+def restore_main_module():
+    """AppTest leaves its temporary script as `__main__`; worker processes started later would run
+    that script again (multiprocessing re-imports `__main__` in every worker) and die."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 def pytest_collection_modifyitems(config, items):

@@ -93,7 +93,7 @@ def overlaps(a: dict, b: dict) -> bool:
 @pytest.mark.parametrize("names", [tuple("0123456789"), ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")])
 def test_test_image_captions_stay_apart(page, names):
-    """The live view's grid, three in a row, as wide as on a 1280-px screen: no caption touches another or an image."""
+    """The live view's grid, three in a row on a 1280-px screen: no caption touches another or an image."""
     samples = [Sample(np.random.default_rng(i).random((8, 8)), true=i % 10, predicted=(3 * i) % 10,
                       probability=0.62) for i in range(9)]
     spec = json.loads(pio.to_json(image_grid_figure(samples, names, columns=3).to_dict(), validate=False))

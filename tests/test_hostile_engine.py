@@ -174,6 +174,21 @@ def test_scoring_chunk_shrinks_for_networks_with_many_values_per_example():
     assert evaluation.chunk_size(torch.nn.Linear(2, 2)) == evaluation.CHUNK
 
 
+def test_probes_forward_in_the_same_bounded_chunks():
+    from dlbuilder import probes
+
+    model = compile_graph(PRESETS["lenet"].load())
+    x = model.example_inputs(batch=50)[0]
+    with probes.evaluating(model):
+        whole = probes.forward(model, x)
+        batches = []
+        model.register_forward_pre_hook(lambda module, inputs: batches.append(len(inputs[0])))
+        model.values_per_example = evaluation.EVAL_VALUES // 8  # as if one example were huge
+        chunked = probes.forward(model, x)
+    assert batches == [8] * 6 + [2]
+    assert torch.allclose(whole, chunked, atol=1e-6)
+
+
 def wide_csv(columns: int = 10_000, rows: int = 240) -> bytes:
     header = ",".join(f"c{i}" for i in range(columns))
     return (header + "\n" + "\n".join(",".join("1" for _ in range(columns)) for _ in range(rows))).encode()

@@ -53,7 +53,7 @@ def assert_gone(job) -> None:
     assert job.process.exitcode is not None and not job.process.is_alive()
     with pytest.raises(ProcessLookupError):
         os.kill(job.process.pid, 0)
-    assert job.state_dict() is None
+    assert job.state_dict() is None and job.bundle() is None
 
 
 @pytest.fixture

@@ -214,8 +214,9 @@ def test_names_from_a_file_are_text_in_charts():
 
 def test_make_run_serves_this_computer_unless_told_otherwise():
     def run_command(*extra):
-        out = subprocess.run(["make", "-n", "run", *extra], cwd=ROOT, capture_output=True, text=True, check=True)
-        return out.stdout.strip().splitlines()[-1]
+        out = subprocess.run(["make", "--no-print-directory", "-n", "run", *extra], cwd=ROOT,
+                             capture_output=True, text=True, check=True)  # (make test runs this inside make)
+        return next(line for line in out.stdout.splitlines() if "streamlit run" in line)
     assert "--server.address 127.0.0.1" in run_command()
     assert "--server.address 0.0.0.0" in run_command("HOST=0.0.0.0")
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())

@@ -196,6 +196,19 @@ def test_tidy_and_new_networks_wrap_too():
     assert columns_and_bands(auto_layout(PRESETS["playground"].load()))[0] == 4  # short ones stay in a row
 
 
+def test_tidy_keeps_huge_networks_within_the_positions_a_document_accepts():
+    from dlbuilder.document import Document, Edge, Node, load_document
+
+    nodes = [Node("input", "input", {"shape": [2], "dtype": "float", "vocab_size": 0}, None)]
+    nodes += [Node(f"wide{i}", "relu", {}, None) for i in range(400)]  # one column 400 rows high...
+    nodes += [Node(f"deep{i}", "relu", {}, None) for i in range(500)]  # ...beside a chain 500 long
+    edges = [Edge("input", f"wide{i}", 0) for i in range(400)] + [Edge("input", "deep0", 0)]
+    edges += [Edge(f"deep{i}", f"deep{i + 1}", 0) for i in range(499)]
+    tidy = auto_layout(Document(nodes=nodes, edges=edges, name="huge"))
+    assert max(abs(v) for n in tidy.nodes for v in n.position) < 1e6
+    load_document(tidy.to_dict())  # saved and opened again without "position must be two numbers"
+
+
 def test_loading_a_long_preset_lays_it_out_in_bands():
     app = build_page()
     app.selectbox(key="dlb_preset").select("lenet").run()

@@ -29,7 +29,9 @@ ROW_GAP = 10  # pixels between a row's images and the next row's captions
 # Longer caption lines wrap: the live view's cells are ~95 px wide (three in a row on a 1280-px
 # screen), about 12 characters of 16-px text.
 CAPTION_CHARS = 12
-HORIZONTAL_SPACING = 0.02
+# Gap between columns, as a share of the width: wide where there are few columns, so a caption
+# a little wider than its image still stays clear of the next one; at most a fifth in all.
+MAX_SPACING = 0.05
 # plotly.py's named colourscales, spelled out: plotly.js knows other scales by these names
 # (or none), and unvalidated figures pass names through to it unchanged
 GREY_SCALE = get_colorscale("gray")
@@ -93,9 +95,10 @@ def grid_of_images(images: Sequence, titles: Sequence[str], title_colours: Seque
     included; images keep to the top of their cell, right under their caption.
     """
     columns = max(1, min(columns, len(images)))
-    width = (1 - HORIZONTAL_SPACING * (columns - 1)) / columns
+    spacing = min(MAX_SPACING, 0.2 / max(1, columns - 1))
+    width = (1 - spacing * (columns - 1)) / columns
     y_domains, plot_height = _row_domains(titles, len(images), columns, image_height)
-    margin = {"l": 8, "r": 8, "t": 8, "b": 8}
+    margin = {"l": 2, "r": 2, "t": 8, "b": 8}
     layout = {"template": "none", "paper_bgcolor": "white", "plot_bgcolor": "white",
               "height": height or round(plot_height) + margin["t"] + margin["b"], "margin": margin,
               "font": {"size": FONT_SIZE}, "uirevision": uirevision, "showlegend": False,
@@ -103,7 +106,7 @@ def grid_of_images(images: Sequence, titles: Sequence[str], title_colours: Seque
     hidden = dict(showticklabels=False, ticks="", showgrid=False, zeroline=False)
     x_domains = []
     for column in range(columns):
-        x0 = column * (width + HORIZONTAL_SPACING)
+        x0 = column * (width + spacing)
         x_domains.append([x0, min(1.0, x0 + width)])
         layout[f"xaxis{_axis_id(column)}"] = dict(anchor="y", domain=x_domains[-1], **hidden,
                                                   **({"scaleanchor": "x"} if column else {}))

@@ -138,7 +138,7 @@ class ProcessJobHandle(HandleBase):
     def _send(self, command: str) -> None:
         with self._send_lock:
             if self._conn is None:
-                if command not in self._queued or command == "step_once":
+                if command != "weights" or command not in self._queued:  # (a page asks 5 times a second)
                     self._queued.append(command)
                 return
             try:
@@ -254,7 +254,9 @@ class ProcessJobHandle(HandleBase):
         if self.process.is_alive():
             self.process.kill()
             self.process.join(KILL_WAIT_SECONDS)
-        self._weights = None  # they miss the updates made since they were copied
+        # Stale weights (they miss the updates since they were copied) and the dataset, which only
+        # served to draw them: the parent keeps nothing big of a job that ended this way.
+        self._weights, self._bundle = None, None
         reason = self._stop_reason or "stopped by the user"
         self.status = "stopped"
         self.message = (f"{reason}; its worker was ended forcibly because one training step took longer than "
