@@ -17,10 +17,12 @@ from dlbuilder.figures import (
 )
 from dlbuilder.figures.images import reconstruction_figure
 from dlbuilder.figures.previews import raw_points
+from dlbuilder.inspection.neurons import NeuronMaps, neuron_maps
 
 RECONSTRUCTED = 6  # test images shown beside their reconstructions: three rows of two pairs
 LIVE_RESOLUTION = 50  # grid cells per side while training (smaller figures, faster refresh)
 STILL_RESOLUTION = 100
+NEURON_RESOLUTION = 40  # grid points per side of each neuron's map
 
 
 def model_views(model: nn.Module, bundle: DatasetBundle, data_params: dict, loss: str, problem: str,
@@ -60,6 +62,18 @@ def _plane(model: nn.Module, bundle: DatasetBundle, data_params: dict, live: boo
                                bundle.info.class_names)
     surface = probes.regression_surface(model, bundle, data_params, resolution=resolution)
     return surface_figure(surface, train, bundle.y_train.numpy()[:, 0], test, bundle.y_test.numpy()[:, 0])
+
+
+def shows_neurons(bundle: DatasetBundle) -> bool:
+    """Whether the data has Playground's per-neuron view: 2-D points (circle, xor, spiral, plane...)."""
+    return bundle.info.display == "points2d"
+
+
+def neuron_view(model: nn.Module, bundle: DatasetBundle, data_params: dict) -> NeuronMaps | None:
+    """Every input feature's and neuron's output over the plot square, for 2-D data (None otherwise)."""
+    if not shows_neurons(bundle):
+        return None
+    return neuron_maps(model, bundle, data_params, resolution=NEURON_RESOLUTION)
 
 
 def _reconstructions(model: nn.Module, bundle: DatasetBundle) -> dict[str, go.Figure]:

@@ -51,7 +51,7 @@ def child_main(conn, document_json: str, device: str | None) -> None:
     """The worker: train in a thread, relay commands and new records until the job ends."""
     os.nice(WORKER_NICENESS)  # the web server (and a browser on the same host) answer first
     job = JobHandle(load_document(document_json), device=device)
-    sent = {"step": 0, "epoch": 0, "info": False, "weights": 0}
+    sent = {"step": 0, "epoch": 0, "info": False, "weights": 0, "snapshot": -1}
     commands = {"pause": job.pause, "resume": job.resume, "stop": job.stop, "step_once": job.step_once,
                 "weights": job.request_weights}  # served by the training thread between two steps
     try:
@@ -91,7 +91,17 @@ def _relay(conn, job: JobHandle, sent: dict) -> None:
     sent["step"] = steps[-1].step if steps else sent["step"]
     sent["epoch"] = epochs[-1].epoch if epochs else sent["epoch"]
     _post(conn, ("update", snapshot.status, snapshot.message, snapshot.epoch, snapshot.step,
-                 snapshot.best_epoch, snapshot.patience_wait, steps, epochs))
+                 snapshot.best_epoch, snapshot.patience_wait, steps, epochs, _new_snapshots(job, sent)))
+
+
+def _new_snapshots(job: JobHandle, sent: dict) -> tuple[list, list[int]] | None:
+    """Weight snapshots the parent lacks, and the epochs the worker still keeps (it thins old ones)."""
+    kept = job.metrics.snapshots()
+    new = [(epoch, flat) for epoch, flat in kept if epoch > sent["snapshot"]]
+    if not new:
+        return None
+    sent["snapshot"] = new[-1][0]
+    return new, [epoch for epoch, _ in kept]
 
 
 def _post(conn, message: tuple) -> None:
@@ -100,13 +110,27 @@ def _post(conn, message: tuple) -> None:
     conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
 
+class RelayedMetrics(MetricsStream):
+    """The parent's copy of a worker's metrics: its weight snapshots mirror the worker's exactly."""
+
+    def mirror_snapshots(self, new: list, kept: list[int]) -> None:
+        """Add the worker's new snapshots and drop those it has thinned out (at most as many as it keeps).
+
+        Feeding them through `add_snapshot` would thin them twice: the parent would see fewer epochs.
+        """
+        keep = set(kept)
+        with self._lock:
+            items = [item for item in self._snapshots.items + list(new) if item[0] in keep]
+            self._snapshots.items = items[-self._snapshots.capacity:]
+
+
 class ProcessJobHandle(HandleBase):
     """The parent's view of a job in a worker process (same interface as `JobHandle`)."""
 
     def __init__(self, document: Document, device: str | None = None, heartbeat_timeout: float | None = None):
         self.id = next(_ids)
         self.document = document
-        self.metrics = MetricsStream()
+        self.metrics = RelayedMetrics()
         self.status, self.message = "pending", ""
         self.heartbeat_timeout = heartbeat_timeout
         self.info: dict = {}
@@ -266,8 +290,10 @@ class ProcessJobHandle(HandleBase):
     def _handle(self, message: tuple) -> bool:
         kind = message[0]
         if kind == "update":
-            _, status, text, epoch, step, best, wait, steps, epochs = message
+            _, status, text, epoch, step, best, wait, steps, epochs, snapshots = message
             self.metrics.add_steps(steps)
+            if snapshots is not None:
+                self.metrics.mirror_snapshots(*snapshots)
             for record in epochs:
                 self.metrics.add_epoch(record)
             self._counters.update(epoch=epoch, step=step, best_epoch=best, wait=wait)

@@ -6,10 +6,12 @@ import streamlit as st
 
 from dlbuilder.compile import compile_graph
 from dlbuilder.figures import dataset_preview_figure, learning_rate_figure, loss_figure, metric_figure, norms_figure
+from dlbuilder.figures.neurons import neuron_figure
+from dlbuilder.inspection.neurons import unit_choices
 from dlbuilder.training.job import JobHandle, JobSnapshot
 from dlbuilder.ui import jobs
 from dlbuilder.ui.text import plain
-from dlbuilder.views import model_views
+from dlbuilder.views import model_views, neuron_view, shows_neurons
 
 STATUS_HINTS = {
     "diverged": ("error", "Lower the learning rate (÷10), or turn on gradient clipping, then Start again."),
@@ -25,6 +27,9 @@ PROBE = "state.probe_model"
 LAST_STATUS = "state.live_status"
 LOG_SCALE = "dlb_log_scale"
 OVERLAY = "dlb_overlay"
+NEURONS = "dlb_neurons"
+NEURON_UNIT = "dlb_neuron_unit"
+NO_UNIT = "none"
 
 
 def probe_model(job: JobHandle):
@@ -44,7 +49,7 @@ def dashboard(preview_bundle=None) -> None:
     """Counters and charts; refreshes itself while the job is active, and once more when it ends.
 
     The loss curve and the model's picture redraw 5 times a second; the slower-moving charts
-    (metric, learning rate, norms) once a second, so the server leaves the trainer more CPU.
+    (neuron maps, metric, learning rate, norms) once a second, so the server leaves the trainer more CPU.
     """
     job = jobs.current()
     active = job is not None and job.active
@@ -117,6 +122,7 @@ def _secondary_charts() -> None:
     job = jobs.current()
     if job is None:
         return
+    _neurons(job)
     epochs = job.metrics.epochs()
     if not epochs:
         return
@@ -143,6 +149,26 @@ def _model_views(job: JobHandle) -> None:
     for index, (title, figure) in enumerate(figures.items()):
         st.markdown(f"**{title}**")
         st.plotly_chart(figure, key=f"dlb_view_{index}")
+
+
+def _neurons(job: JobHandle) -> None:
+    """Playground's per-neuron maps, under the boundary; built only while the toggle is on."""
+    bundle = job.bundle()
+    if bundle is None or not shows_neurons(bundle):
+        return
+    if not st.toggle("Show every neuron's output over the plane, as Playground does", key=NEURONS):
+        return
+    cached = st.session_state.get(PROBE)  # the weights the boundary was just drawn with: no second copy
+    model = cached[1] if cached is not None and cached[0] == job.id else probe_model(job)
+    if model is None:
+        return
+    neurons = neuron_view(model, bundle, job.document.data.params)
+    choices = unit_choices(neurons)
+    label = st.selectbox("Show the incoming weights of", [NO_UNIT, *choices], key=NEURON_UNIT)
+    st.plotly_chart(neuron_figure(neurons, choices.get(label)), key="dlb_neuron_maps")
+    st.caption("Each square is one neuron's output over the same plane as the boundary: blue positive, orange "
+               "negative, white near zero. Lines are weights: blue positive, orange negative, thicker = larger. "
+               "Redrawn once a second while training.")
 
 
 def status_banner(snapshot: JobSnapshot | None) -> None:

@@ -1,0 +1,96 @@
+"""The Inspect page's loss-landscape panel: Li et al.'s random plane around the current weights, the
+training path on the PCA plane of the job's snapshots, and the line from initial to final weights.
+
+A coarse grid is drawn at once (memoised per weights); "Refine" computes the finer levels, each
+drawn in place as it arrives. The probes work on `inspect_panels`' copy of the job's model.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dlbuilder.figures.landscape import interpolation_figure, loss_contour_figure, loss_surface_figure
+from dlbuilder.inspection.landscape import evaluation_probe, flat_weights, interpolation, random_plane_surfaces
+from dlbuilder.inspection.training_path import path_plane_surfaces, pca_plane
+from dlbuilder.training.job import JobHandle
+from dlbuilder.training.setup import Setup
+from dlbuilder.ui import text
+from dlbuilder.ui.inspect_panels import RESULTS, clicked, panel, remembered
+
+ADVICE = "Press \"Use the latest weights\", or train again."
+COARSE = (11,)  # points per side drawn at once: ~0.1-0.5 s for the presets on one CPU thread
+FINE = (11, 21, 41)  # the refinement, level by level (the sizes nest)
+
+
+def landscape_panel(job: JobHandle, version: int, setup: Setup) -> None:
+    """Random-plane surface and contour, the PCA path, and the initial-to-final interpolation."""
+    probe = remembered("landscape_probe", (version,), lambda: evaluation_probe(setup))
+    st.caption(f"The loss on {probe.examples} training examples (fixed), in eval mode, without L1/L2 "
+               "penalties. The centre of each plane is the current weights.")
+    with panel(ADVICE):
+        _random_plane(version, probe)
+    st.divider()
+    snapshots = remembered("landscape_snapshots", (version,), job.metrics.snapshots)
+    if len(snapshots) < 2:
+        st.caption("The training path needs weights from at least two epochs (networks up to 100k parameters "
+                   "keep them): train for more epochs on the Train page.")
+        return
+    with panel(ADVICE):
+        _training_path(version, probe, snapshots)
+    with panel(ADVICE):
+        curve = remembered("landscape_line", (version,),
+                           lambda: interpolation(probe, snapshots[0][1], flat_weights(setup.model)))
+        st.plotly_chart(interpolation_figure(curve, title="From the initial to the current weights"),
+                        key="dlb_inspect_interpolation")
+        st.caption("Goodfellow et al. 2015: the loss along the straight line between the two weight vectors. "
+                   "A smooth, monotonic dip means no barrier stood between the start and the end.")
+
+
+def _progressive(slot: str, arguments: tuple, surfaces, draw) -> None:
+    """Draw the memoised surface, or compute `surfaces()` level by level, drawing each in place."""
+    results = st.session_state.setdefault(RESULTS, {})
+    found = results.get(slot)
+    if found is not None and found[0] == arguments:
+        draw(found[1])
+        return
+    place = st.empty()
+    for surface in surfaces():
+        with place.container():
+            draw(surface)
+        if surface.final:  # an interrupted run (the student clicked on) starts again next time
+            results[slot] = (arguments, surface)
+
+
+def _random_plane(version: int, probe) -> None:
+    st.markdown("**Around the current weights** (Li et al. 2018): two random directions, each filter scaled "
+                "to its weights' norm, biases left still.")
+    refined = st.session_state.get(RESULTS, {}).get("plane_fine", (None,))[0] == (version,)
+    refine = clicked("Refine to 41 × 41", "dlb_inspect_refine_plane", disabled=refined)
+
+    def draw(surface):
+        left, right = st.columns(2)
+        size = f"{len(surface.alphas)} × {len(surface.betas)}"
+        left.plotly_chart(loss_contour_figure(surface, title=f"Loss from above ({size})"),
+                          key=f"dlb_inspect_plane_contour_{len(surface.alphas)}")  # one key per level
+        right.plotly_chart(loss_surface_figure(surface, title="Loss in 3-D"), key=f"dlb_inspect_plane_3d_{len(surface.alphas)}")
+    if refine or refined:
+        _progressive("plane_fine", (version,), lambda: random_plane_surfaces(probe, resolutions=FINE), draw)
+    else:
+        _progressive("plane_coarse", (version,), lambda: random_plane_surfaces(probe, resolutions=COARSE), draw)
+
+
+def _training_path(version: int, probe, snapshots) -> None:
+    st.markdown("**The path training took**: the weights after each epoch, projected on the two directions "
+                "along which they moved most (PCA), with the loss over that plane.")
+    plane = remembered("landscape_plane", (version,), lambda: pca_plane([snapshots], ["this run"], probe=probe))
+    first, second = plane.explained
+    titles = (f"PCA direction 1 ({first:.0%} of the movement)", f"PCA direction 2 ({second:.0%})")
+
+    def draw(surface):
+        st.plotly_chart(loss_contour_figure(surface, plane.paths, axis_titles=titles, mark_centre=False,
+                                            title="Training path (start o, end *)"),
+                        key=f"dlb_inspect_path_{len(surface.alphas)}")
+    _progressive("path_surface", (version,), lambda: path_plane_surfaces(probe, plane, resolutions=(11, 21)), draw)
+    if first + second < 0.5:
+        text.show("info", "These two directions hold under half of the path's movement: the path bends through "
+                          "more dimensions than a plane can show.")
