@@ -15,6 +15,7 @@ if __name__ == "__main__":
         st.Page("pages/home.py", title="Start", icon="🏠", default=True),
         st.Page("pages/build.py", title="Build", icon="🧱"),
         st.Page("pages/train.py", title="Train", icon="📈"),
+        st.Page("pages/inspect.py", title="Inspect", icon="🔍"),
     ])
     with st.sidebar:
         jobs.keep_alive()

@@ -16,10 +16,13 @@ st.markdown(
     "2. **Train** — pick the data, loss, optimizer and schedule, press Start and watch the loss "
     "curves and the decision boundary form live; early stopping, dropout A/B runs, a tiny-subset "
     "check.\n"
-    "3. **Share** — the address bar always holds a link that reopens the whole setup."
+    "3. **Inspect** — loss landscapes with the optimizer's path, conv filters and feature maps, "
+    "activation maximisation, adversarial examples, weight and gradient histograms, a gradient check.\n"
+    "4. **Share** — the address bar always holds a link that reopens the whole setup."
 )
 st.page_link("pages/build.py", label="Open the Build page", icon=":material/account_tree:")
 st.page_link("pages/train.py", label="Open the Train page", icon=":material/monitoring:")
+st.page_link("pages/inspect.py", label="Open the Inspect page", icon=":material/search:")
 
 st.header("Ready-made networks")
 st.caption("Each one is checked and compiled by the engine right now; 'parameters' is its real count.")

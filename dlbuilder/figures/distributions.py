@@ -29,7 +29,7 @@ from dlbuilder.figures.style import (
 
 PASS_COLOUR = "#009e73"  # Okabe-Ito green
 ROW_HEIGHT = 150  # pixels per layer in the heat map
-ROW_GAP = 0.06  # share of the height between two layers' rows
+ROW_GAP_PIXELS = 64  # between two layers' rows: room for the upper row's value ticks and the next title
 RIDGE_LINES = 24  # epochs drawn at most in a ridge plot (evenly chosen, last included)
 RIDGE_OVERLAP = 2.5  # how many rows a peak may rise over: TensorBoard's "offset" look
 KIND_NAMES = {"weights": "weights", "activations": "activations (outputs)", "gradients": "gradients of the loss"}
@@ -54,12 +54,14 @@ def _axis_id(index: int) -> str:
 def histogram_heatmap_figure(stacks: Sequence, height: int | None = None) -> go.Figure:
     """One heat map per layer: value (x) by epoch (y), colour = share of the layer's values in the bin."""
     rows = max(1, len(stacks))
-    size = (1 - ROW_GAP * (rows - 1)) / rows
+    height = height or 70 + (ROW_HEIGHT + ROW_GAP_PIXELS) * rows
+    gap = ROW_GAP_PIXELS / height  # as a share of the plot's height
+    size = (1 - gap * (rows - 1)) / rows
     kind = stacks[0].kind if stacks else "weights"
-    layout = base_layout(height or 70 + ROW_HEIGHT * rows, f"histograms-{kind}", title=KIND_NAMES.get(kind, kind))
+    layout = base_layout(height, f"histograms-{kind}", title=KIND_NAMES.get(kind, kind))
     traces, annotations = [], []
     for row, stack in enumerate(stacks):
-        top = 1 - row * (size + ROW_GAP)
+        top = 1 - row * (size + gap)
         suffix = _axis_id(row)
         layout[f"xaxis{suffix}"] = axis("value" if row == rows - 1 else "", anchor=f"y{suffix}",
                                         domain=[0, 1], showgrid=False, exponentformat="power")

@@ -26,12 +26,13 @@ def convolution_panel(version: int, setup: Setup) -> None:
         _filters(model)
     st.divider()
     count = len(bundle.x_test)
-    index = int(st.number_input(f"Test image (0 to {count - 1})", 0, count - 1, 0, key="dlb_inspect_image"))
+    left, right = st.columns(2)
+    index = int(left.number_input(f"Test image (0 to {count - 1})", 0, count - 1, 0, key="dlb_inspect_image"))
     image = bundle.x_test[index]
     with panel(ADVICE):
         maps = remembered("feature_maps", (version, index), lambda: feature_maps(model, image))
         names = [found.node for found in maps]
-        node = st.selectbox("Feature maps of", names, key="dlb_inspect_maps_node", format_func=text.plain)
+        node = right.selectbox("Feature maps of", names, key="dlb_inspect_maps_node", format_func=text.plain)
         chosen = next(found for found in maps if found.node == node)
         st.plotly_chart(feature_maps_figure(chosen.maps, node=node), key="dlb_inspect_maps")
     st.divider()
@@ -53,7 +54,7 @@ def convolution_panel(version: int, setup: Setup) -> None:
 
 def _filters(model) -> None:
     nodes = conv_nodes(model)
-    left, right = st.columns([1, 1])
+    left, right = st.columns(2)
     node = left.selectbox("Filters of", nodes, key="dlb_inspect_filter_node", format_func=text.plain)
     in_channels = conv_of(model.get_submodule(node)).in_channels
     colour = in_channels == 3 and node == nodes[0]  # the image's own colours: one RGB picture per filter
@@ -70,16 +71,22 @@ def _maximised(version: int, model, value_range) -> None:
     st.markdown("**Activation maximisation**: images grown from noise to excite each channel.")
     nodes = conv_nodes(model)
     left, middle, right = st.columns(3)
-    node = left.selectbox("Channels of", nodes, key="dlb_inspect_max_node", format_func=text.plain)
+    # the deepest by default: a first layer's 3x3 filters are best excited by plain bright or dark patches
+    node = left.selectbox("Channels of", nodes, len(nodes) - 1, key="dlb_inspect_max_node", format_func=text.plain)
     steps = middle.slider("Steps", 10, MAX_STEPS, 100, 10, key="dlb_inspect_max_steps")
     learning_rate = right.select_slider("Learning rate", [0.01, 0.02, 0.05, 0.1, 0.2], 0.05,
                                         key="dlb_inspect_max_lr")
+    blur_col, l2_col = st.columns(2)
+    blur = blur_col.select_slider("Blur (smooths the image every 4 steps)", [0.0, 0.3, 0.5, 1.0], 0.0,
+                                  key="dlb_inspect_max_blur")
+    l2 = l2_col.select_slider("L2 pull towards grey (keeps pixels moderate)", [0.0, 0.01, 0.1, 1.0], 0.0,
+                              key="dlb_inspect_max_l2")
     channels = tuple(range(min(MAXIMISED_CHANNELS, conv_of(model.get_submodule(node)).out_channels)))
-    arguments = (version, node, steps, learning_rate)
+    arguments = (version, node, steps, learning_rate, blur, l2)
     if clicked("Grow images", "dlb_inspect_maximise"):
         with st.spinner(f"Gradient ascent, {steps} steps…"):
             grown = maximise_activation(model, node, channels, steps=steps, learning_rate=learning_rate,
-                                        value_range=value_range)
+                                        blur=blur, l2=l2, value_range=value_range)
         st.session_state.setdefault(RESULTS, {})["maximised"] = (arguments, grown)
     found = st.session_state.get(RESULTS, {}).get("maximised")
     if found is None or found[0] != arguments:
