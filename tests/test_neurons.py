@@ -3,7 +3,6 @@
 import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +20,6 @@ from dlbuilder.ui import jobs, session
 from tests.networks import long_playground
 from tests.test_figures import assert_valid_as_built
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 ALL_FEATURES = "&x=true&y=true&xSquared=true&ySquared=true&xTimesY=true&sinX=true&sinY=true"
 
 
@@ -191,15 +189,7 @@ def test_the_figure_renders_in_apptest(playground):
 # -- the Train page --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def train_page():
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.switch_page("pages/train.py")
-    yield app
-    job = app.session_state[jobs.JOB] if jobs.JOB in app.session_state else None
-    if job is not None:
-        job.stop()
-        job.wait(5)
+from tests.test_train_page import train_page  # noqa: E402,F401  (the Train page with its job cleaned up)
 
 
 def neuron_charts(app):
