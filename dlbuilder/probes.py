@@ -81,15 +81,21 @@ class Sample(NamedTuple):
 
 
 @contextmanager
-def evaluating(model: nn.Module) -> Iterator[None]:
-    """No gradients and eval mode inside; the model's previous mode is restored after."""
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode inside (gradients allowed: saliency, activation maximisation); the previous mode after."""
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            yield
+        yield
     finally:
         model.train(was_training)
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[None]:
+    """No gradients and eval mode inside; the model's previous mode is restored after."""
+    with eval_mode(model), torch.no_grad():
+        yield
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -8,10 +8,9 @@ Pass a copy of a training job's model: eval mode is switched on while a probe ru
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbuilder.compile import GraphModel
-from dlbuilder.probes import model_device
+from dlbuilder.probes import eval_mode, model_device
 
 MAX_TARGETS = 32  # channels or classes optimised at once (one image each, one batch)
 MAX_STEPS = 1000  # gradient-ascent steps
@@ -63,17 +62,6 @@ class MaximisedImages:
     before: np.ndarray  # (len(targets),) target activation of the starting noise
     after: np.ndarray  # (len(targets),) target activation of the final image
     steps: int  # steps actually taken (fewer when stopped early)
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode inside (gradients allowed, unlike probes.evaluating); the previous mode after."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 def image_shape(model: GraphModel) -> tuple[int, int, int]:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dlbuilder.probes import eval_mode
 from dlbuilder.training.losses import LOSSES, compute_loss
 
 BINS = 64
@@ -135,13 +136,8 @@ def layer_weights(model: nn.Module) -> dict[str, list[nn.Parameter]]:
 
 def _node_outputs(model: nn.Module, batch: Batch, with_grad: bool):
     """(outputs of every non-input node, loss) in eval mode; the mode is put back after."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.set_grad_enabled(with_grad), model.capture(attention=False) as captured:
-            loss = batch_loss(model, batch)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.set_grad_enabled(with_grad), model.capture(attention=False) as captured:
+        loss = batch_loss(model, batch)
     outputs = captured.outputs  # filled from a set: put back into the network's order
     return {step.node: outputs[step.node] for step in model.steps if outputs[step.node].is_floating_point()}, loss
 

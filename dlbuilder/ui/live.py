@@ -32,12 +32,17 @@ NEURON_UNIT = "dlb_neuron_unit"
 NO_UNIT = "none"
 
 
-def probe_model(job: JobHandle):
-    """A CPU copy of the job's model for drawing (the training copy is never switched to eval mode)."""
+def probe_model(job: JobHandle, reload: bool = True):
+    """A CPU copy of the job's model for drawing (the training copy is never switched to eval mode).
+
+    `reload=False` reuses the copy as it was last loaded (no new weights request) when there is one.
+    """
+    cached = st.session_state.get(PROBE)
+    if not reload and cached is not None and cached[0] == job.id:
+        return cached[1]
     state = job.state_dict()
     if state is None:
         return None
-    cached = st.session_state.get(PROBE)
     if cached is None or cached[0] != job.id:
         cached = (job.id, compile_graph(job.document))
         st.session_state[PROBE] = cached
@@ -158,8 +163,7 @@ def _neurons(job: JobHandle) -> None:
         return
     if not st.toggle("Show every neuron's output over the plane, as Playground does", key=NEURONS):
         return
-    cached = st.session_state.get(PROBE)  # the weights the boundary was just drawn with: no second copy
-    model = cached[1] if cached is not None and cached[0] == job.id else probe_model(job)
+    model = probe_model(job, reload=False)  # the weights the boundary was just drawn with: no second copy
     if model is None:
         return
     neurons = neuron_view(model, bundle, job.document.data.params)
