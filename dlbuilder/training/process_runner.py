@@ -1,8 +1,8 @@
 """Jobs in worker processes: training never competes with the web server for Python's GIL.
 
 Each job is a child process (started from a forkserver that has torch imported, so a start
-costs tens of milliseconds). Inside it a thread `JobHandle` trains as usual; the child's main
-thread relays the parent's commands and sends new metrics 20 times a second. The parent's
+costs tens of milliseconds) running `worker.child_main`: a thread `JobHandle` trains as usual
+while the child's main thread relays the parent's commands and sends new metrics. The parent's
 `ProcessJobHandle` has the same interface as `JobHandle`, so pages do not know the difference.
 Unlike a thread, a worker can be ended by force: a job that does not stop within
 `STOP_GRACE_SECONDS` (one very long step) is terminated, and its memory goes with it.
@@ -12,26 +12,24 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
-import os
 import pickle
 import threading
 import time
 
-from dlbuilder.document import Document, load_document
-from dlbuilder.training.job import HandleBase, JobHandle, JobSnapshot, ThreadRunner
+from dlbuilder.document import Document
+from dlbuilder.training.job import HandleBase, JobSnapshot, ThreadRunner
 from dlbuilder.training.metrics import MetricsStream
+from dlbuilder.training.worker import child_main
 
-RELAY_SECONDS = 0.05  # the worker sends new records this often
 POLL_SECONDS = 0.2  # the parent checks heartbeats and overdue stops at least this often
 STOP_GRACE_SECONDS = 5.0  # a stop (or a missing heartbeat) waits this long for the current step
 KILL_WAIT_SECONDS = 2.0  # after SIGTERM, before SIGKILL
-WORKER_NICENESS = 5
 STARTING = "starting a worker…"
 PREPARING = "preparing the data and the network…"
 # Imported once by the forkserver, so a job start does not pay for them: torch._dynamo is what
 # the first optimizer pulls in (~1.9 s), sklearn.datasets what the digits set needs (~1.8 s).
-PRELOAD = ["dlbuilder.training.process_runner", "dlbuilder.training.job", "dlbuilder.datasets",
-           "dlbuilder.compile", "torch._dynamo", "sklearn.datasets"]
+PRELOAD = ["dlbuilder.training.process_runner", "dlbuilder.training.worker", "dlbuilder.training.job",
+           "dlbuilder.datasets", "dlbuilder.compile", "torch._dynamo", "sklearn.datasets"]
 _ids = itertools.count(1)
 _context = None
 
@@ -45,69 +43,6 @@ def context():
         if "forkserver" in methods:
             _context.set_forkserver_preload(PRELOAD)
     return _context
-
-
-def child_main(conn, document_json: str, device: str | None) -> None:
-    """The worker: train in a thread, relay commands and new records until the job ends."""
-    os.nice(WORKER_NICENESS)  # the web server (and a browser on the same host) answer first
-    job = JobHandle(load_document(document_json), device=device)
-    sent = {"step": 0, "epoch": 0, "info": False, "weights": 0, "snapshot": -1}
-    commands = {"pause": job.pause, "resume": job.resume, "stop": job.stop, "step_once": job.step_once,
-                "weights": job.request_weights}  # served by the training thread between two steps
-    try:
-        _obey(conn, commands)  # a pause given while the worker was launched holds it before its first step
-        job.thread.start()
-        while True:
-            ended = job.wait(RELAY_SECONDS)
-            _obey(conn, commands)
-            _relay(conn, job, sent)
-            if ended:
-                _post(conn, ("end", job.status, job.message, job.state_dict()))
-                conn.close()
-                return
-    except (EOFError, OSError):  # the server has gone: nobody is watching
-        job.stop()
-
-
-def _obey(conn, commands: dict) -> None:
-    while conn.poll():
-        command = conn.recv()
-        if command in commands:
-            commands[command]()
-
-
-def _relay(conn, job: JobHandle, sent: dict) -> None:
-    """Send what the parent has not seen yet: weights copies, the job's info, new records, counters."""
-    served, weights = job.served_weights()
-    if served > sent["weights"]:
-        _post(conn, ("weights", weights))
-        sent["weights"] = served
-    snapshot = job.snapshot()
-    if not sent["info"] and job.trainer is not None:
-        _post(conn, ("info", snapshot.info, snapshot.updates_per_epoch, job.trainer.setup.bundle))
-        sent["info"] = True
-    steps = [r for r in snapshot.steps if r.step > sent["step"]]
-    epochs = [r for r in snapshot.epochs if r.epoch > sent["epoch"]]
-    sent["step"] = steps[-1].step if steps else sent["step"]
-    sent["epoch"] = epochs[-1].epoch if epochs else sent["epoch"]
-    _post(conn, ("update", snapshot.status, snapshot.message, snapshot.epoch, snapshot.step,
-                 snapshot.best_epoch, snapshot.patience_wait, steps, epochs, _new_snapshots(job, sent)))
-
-
-def _new_snapshots(job: JobHandle, sent: dict) -> tuple[list, list[int]] | None:
-    """Weight snapshots the parent lacks, and the epochs the worker still keeps (it thins old ones)."""
-    kept = job.metrics.snapshots()
-    new = [(epoch, flat) for epoch, flat in kept if epoch > sent["snapshot"]]
-    if not new:
-        return None
-    sent["snapshot"] = new[-1][0]
-    return new, [epoch for epoch, _ in kept]
-
-
-def _post(conn, message: tuple) -> None:
-    """Send with plain pickle: multiprocessing's own pickler passes tensors as shared-memory handles,
-    which the parent cannot open once this worker has exited (a quick job's last messages)."""
-    conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class RelayedMetrics(MetricsStream):
