@@ -5,6 +5,8 @@ import sys
 import pytest
 import torch
 
+from dlbuilder import tasks
+
 torch.set_num_threads(1)
 
 HAS_CUDA = torch.cuda.is_available()
@@ -18,6 +20,13 @@ def restore_main_module():
     main = sys.modules["__main__"]
     yield
     sys.modules["__main__"] = main
+
+
+@pytest.fixture(autouse=True)
+def cancel_background_tasks():
+    """A test's background tasks (landscape grids on Inspect) must not keep a core busy in later tests."""
+    yield
+    tasks.cancel_all()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -344,6 +344,13 @@ def test_feature_map_figure_shares_one_scale(lenet):
     assert signed.layout.coloraxis.cmin == -2.0 and signed.layout.coloraxis.cmax == 2.0
 
 
+def test_a_channel_that_never_fires_is_labelled_silent():
+    maps = np.zeros((3, 4, 4))
+    maps[1, 2, 2] = 0.5
+    titles = [annotation.text for annotation in feature_maps_figure(maps).layout.annotations]
+    assert titles == ["channel 0 · silent", "channel 1", "channel 2 · silent"]
+
+
 def test_maximised_saliency_and_adversarial_figures(lenet):
     model, x, _ = lenet
     grown = maximise_activation(model, "output", [1, 2], steps=5)

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from dlbuilder.presets import PRESETS
 from dlbuilder.training.job import ThreadRunner
-from dlbuilder.ui import jobs, session
+from dlbuilder.ui import background, jobs, session
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -34,6 +34,14 @@ def inspect_page(job=None) -> AppTest:
     if job is not None:
         app.session_state[session.DOCUMENT] = job.document
         app.session_state[jobs.JOB] = job
+    return app.run()
+
+
+def settled(app: AppTest) -> AppTest:
+    """Wait for the page's background tasks (landscape grids, grown images), then run it again."""
+    tasks = app.session_state[background.TASKS] if background.TASKS in app.session_state else {}
+    for _, task in tasks.values():
+        assert task.wait(120), f"{task.label} did not finish"
     return app.run()
 
 
@@ -82,7 +90,7 @@ def test_without_a_job_the_linear_surface_works(monkeypatch):
 
 
 def test_a_trained_lenet_shows_its_convolutions_weights_and_passes_the_gradient_check(lenet_job):
-    app = inspect_page(lenet_job)
+    app = settled(inspect_page(lenet_job))
     assert not app.exception, app.exception
     assert tab_labels(app) == ["Error surface (linear model)", "Loss landscape", "Convolution",
                                "Weights & gradients"]
@@ -95,7 +103,7 @@ def test_a_trained_lenet_shows_its_convolutions_weights_and_passes_the_gradient_
     assert not app.exception and app.number_input(key="dlb_inspect_filter_channel_conv2").max > 0
     app.number_input(key="dlb_inspect_image").set_value(3).run()
     app.slider(key="dlb_inspect_max_steps").set_value(10).run()
-    app.button(key="dlb_inspect_maximise").click().run()
+    app = settled(app.button(key="dlb_inspect_maximise").click().run())  # grown in the background
     assert not app.exception and len(app.get("plotly_chart")) == before + 1  # the grown images
     app.button(key="dlb_inspect_gradcheck").click().run()
     assert not app.exception
@@ -111,20 +119,36 @@ def test_a_trained_lenet_shows_its_convolutions_weights_and_passes_the_gradient_
     assert flipped == (smallest is not None and float(smallest.group(1)) <= 0.3), title
 
 
-def test_the_landscape_is_coarse_first_then_refined(lenet_job):
+def test_the_landscape_is_coarse_first_then_refined_in_the_background(lenet_job):
     app = inspect_page(lenet_job)
-    figures = charts(app)
-    coarse = figures["dlb_inspect_plane_contour_11"]["data"][0]
-    assert len(values(coarse["x"])) == len(values(coarse["y"])) == 11
-    assert values(coarse["x"])[0] == -1 and values(coarse["x"])[-1] == 1  # one filter norm either side
-    path = figures["dlb_inspect_path_21"]["data"]
-    assert any(trace.get("name") == "this run" for trace in path)  # the PCA path drawn on its plane
-    app.button(key="dlb_inspect_refine_plane").click().run()
+    first = charts(app)["dlb_inspect_plane_contour"]["data"][0]
+    assert len(values(first["x"])) in (11, 21, 41)  # coarse at once; the thread may already be further
+    assert values(first["x"])[0] == -1 and values(first["x"])[-1] == 1  # one filter norm either side
+    app = settled(app)
     assert not app.exception
-    fine = charts(app)["dlb_inspect_plane_contour_41"]["data"][0]
-    assert len(values(fine["x"])) == 41
-    app.run()  # the refined plane is remembered: nothing left to refine
-    assert "dlb_inspect_plane_contour_41" in charts(app) and app.button(key="dlb_inspect_refine_plane").disabled
+    figures = charts(app)
+    fine = figures["dlb_inspect_plane_contour"]["data"][0]
+    assert len(values(fine["x"])) == 41 and "41 × 41" in figures["dlb_inspect_plane_contour"]["layout"]["title"]["text"]
+    assert any(trace.get("name") == "this run" for trace in figures["dlb_inspect_path"]["data"])  # the PCA path
+    tasks = app.session_state[background.TASKS]
+    assert tasks["plane"][1].status == "done" and tasks["path_surface"][1].status == "done"
+    app.run()  # finished tasks are remembered: nothing is scored again
+    assert app.session_state[background.TASKS]["plane"][1] is tasks["plane"][1]
+
+
+def test_a_cancelled_refinement_keeps_its_coarse_grid_and_can_start_again(lenet_job):
+    app = inspect_page(lenet_job)
+    task = app.session_state[background.TASKS]["plane"][1]
+    task.cancel()
+    assert task.wait(60)
+    app.run()
+    assert not app.exception and "dlb_inspect_plane_contour" in charts(app)
+    if task.status == "cancelled":  # (it may have finished before the cancel arrived)
+        assert any("Cancelled" in caption.value for caption in app.caption)
+        app.button(key="dlb_inspect_refine_plane").click().run()
+        assert app.session_state[background.TASKS]["plane"][1] is not task
+        app = settled(app)
+        assert len(values(charts(app)["dlb_inspect_plane_contour"]["data"][0]["x"])) == 41
 
 
 def test_use_the_latest_weights_reloads_the_copy(lenet_job):
@@ -142,9 +166,9 @@ def test_a_running_job_is_inspected_without_pausing_it():
         deadline = time.monotonic() + 120
         while job.snapshot().epoch < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        app = inspect_page(job)
+        app = settled(inspect_page(job))
         assert not app.exception and not app.error
-        assert "dlb_inspect_path_21" in charts(app) and "dlb_inspect_histograms" in charts(app)
+        assert "dlb_inspect_path" in charts(app) and "dlb_inspect_histograms" in charts(app)
         app.button(key="dlb_inspect_refresh").click().run()
         assert not app.exception and job.status == "running"  # the probes use their own copy
     finally:
@@ -153,7 +177,7 @@ def test_a_running_job_is_inspected_without_pausing_it():
 
 
 def test_an_autoencoder_shows_its_bottleneck():
-    app = inspect_page(finished_job("autoencoder"))
+    app = settled(inspect_page(finished_job("autoencoder")))
     assert not app.exception, app.exception
     assert tab_labels(app) == ["Error surface (linear model)", "Loss landscape", "Weights & gradients",
                                "Bottleneck"]
@@ -164,8 +188,8 @@ def test_an_autoencoder_shows_its_bottleneck():
 
 @pytest.mark.parametrize("preset", [name for name, preset in PRESETS.items() if preset.load().data is not None])
 def test_every_preset_renders_every_view_and_passes_the_gradient_check(preset):
-    app = inspect_page(finished_job(preset, epochs=1))
+    app = settled(inspect_page(finished_job(preset, epochs=1)))
     assert not app.exception and not app.error, [e.value for e in app.error]
-    assert "Loss landscape" in tab_labels(app) and "dlb_inspect_path_21" in charts(app)  # epochs 0 and 1
+    assert "Loss landscape" in tab_labels(app) and "dlb_inspect_path" in charts(app)  # epochs 0 and 1
     app.button(key="dlb_inspect_gradcheck").click().run()
     assert not app.exception and any(message.value.startswith("Pass") for message in app.success)

@@ -10,6 +10,7 @@ from torch import nn
 
 from dlbuilder.figures.landscape import interpolation_figure, loss_contour_figure, loss_surface_figure
 from dlbuilder.inspection.landscape import (
+    PROGRESS_POINTS,
     LossProbe,
     evaluation_probe,
     filter_normalised_direction,
@@ -130,7 +131,7 @@ def test_the_grid_is_coarse_first_and_refined_reusing_its_points():
     probe.combination = counting
     levels = list(progressive_surface(probe, flat_weights(probe.model), random_directions(probe.model)))
     assert [s.loss.shape for s in levels] == [(11, 11), (21, 21), (41, 41)]
-    assert scored == [121, 441 - 121, 1681 - 441]  # every point once
+    assert sum(scored) == 1681 and max(scored) <= PROGRESS_POINTS  # every point once, in small parts
     assert [s.final for s in levels] == [False, False, True]
     np.testing.assert_array_equal(levels[0].loss, levels[2].loss[::4, ::4])
     np.testing.assert_array_equal(levels[1].loss, levels[2].loss[::2, ::2])

@@ -106,7 +106,9 @@ def feature_maps_figure(maps, node: str = "", columns: int = 8) -> go.Figure:
     maps = _cells(as_array(maps), "maps")
     if maps.ndim != 3:
         raise ValueError(f"feature maps must be (C, H, W), got {maps.shape}")
-    titles = [f"channel {index}" for index in range(len(maps))]
+    # a channel that is 0 everywhere (a ReLU that never fires on this image) says so: a blank cell
+    # on the shared colour scale looks the same as a weak but live one
+    titles = [f"channel {index}" + (" · silent" if not np.any(channel) else "") for index, channel in enumerate(maps)]
     title = f"{node} feature maps" if node else "feature maps"
     return _grid(maps, titles, [RIGHT_COLOUR] * len(maps), columns, title,
                  _range_axis(maps, "activation"), "feature-maps")

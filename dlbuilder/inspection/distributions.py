@@ -253,6 +253,30 @@ class HistogramRecorder:
                                  np.stack([rebin(h, edges) for _, h in pairs]))
 
 
+def replay_histograms(model: nn.Module, batch: Batch, snapshots, current_epoch: int, max_epochs: int = 16,
+                      progress=None) -> HistogramRecorder:
+    """Histograms at up to `max_epochs` of the (epoch, flat weights) snapshots, evenly spread, then at
+    the model's own weights (as `current_epoch`), which are put back afterwards.
+
+    `progress(done, total)` is called before each epoch (a background task's cancel point).
+    """
+    recorder = HistogramRecorder(max_epochs=max_epochs + 1)
+    if len(snapshots) > max_epochs:
+        snapshots = [snapshots[i] for i in np.linspace(0, len(snapshots) - 1, max_epochs).round().astype(int)]
+    current = nn.utils.parameters_to_vector(model.parameters()).detach().clone()
+    try:
+        for done, (epoch, flat) in enumerate(snapshots):
+            if progress is not None:
+                progress(done, len(snapshots) + 1)
+            nn.utils.vector_to_parameters(torch.as_tensor(flat, dtype=current.dtype), model.parameters())
+            recorder.record(int(epoch), layer_histograms(model, batch))
+    finally:
+        nn.utils.vector_to_parameters(current, model.parameters())
+    if not recorder.epochs or recorder.epochs[-1] != current_epoch:
+        recorder.record(current_epoch, layer_histograms(model, batch))
+    return recorder
+
+
 def _kind(kind: str) -> str:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")

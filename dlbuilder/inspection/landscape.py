@@ -12,8 +12,9 @@ where that pays (Playground-sized nets: ~5x on one CPU thread), one by one where
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,9 @@ TRIAL_LOOPS = 4
 TRIAL_POINTS = 8
 VMAP_MARGIN = 1.5
 WEIGHT_VALUES = 16 * 1024 ** 2  # float32 values of weight vectors built at once (64 MB)
+PROGRESS_POINTS = 64  # grid points scored between two progress reports (a whole vmapped batch or more)
+
+Report = Callable[[int, int], object]  # (points done, points in all); may raise to cancel
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,13 @@ class LossProbe:
     @property
     def examples(self) -> int:
         return len(self.x)
+
+    def copy(self) -> LossProbe:
+        """A probe of a deep copy of the model (same data, same chosen method): for a background
+        thread, while the page keeps using this one."""
+        twin = LossProbe(copy.deepcopy(self.model), self.x, self.t, self.loss_fn, self.loss)
+        twin.method = self.method
+        return twin
 
     def __call__(self, weights: torch.Tensor) -> np.ndarray:
         """The loss at each row of `weights` (P, D), as float64 (P,)."""
@@ -214,10 +225,13 @@ def _levels(resolutions: Sequence[int]) -> list[int]:
 
 def progressive_surface(probe: LossProbe, center: torch.Tensor, directions: torch.Tensor,
                         alpha_range: tuple[float, float] = (-1.0, 1.0), beta_range: tuple[float, float] = (-1.0, 1.0),
-                        resolutions: Sequence[int] = RESOLUTIONS) -> Iterator[LossSurface]:
+                        resolutions: Sequence[int] = RESOLUTIONS, report: Report | None = None,
+                        known: LossSurface | None = None) -> Iterator[LossSurface]:
     """The loss over the plane center + alpha d1 + beta d2, coarse grid first, refined level by level.
 
-    Each level reuses the points already computed (the sizes nest: 11, 21, 41); drop the
+    Each level reuses the points already computed (the sizes nest: 11, 21, 41), and those of
+    `known`, an earlier surface of the same plane and ranges at a nesting size. `report(done,
+    total)` is called every PROGRESS_POINTS points (a background task's cancel point); drop the
     generator to cancel between two levels.
     """
     strides = _levels(resolutions)
@@ -225,24 +239,36 @@ def progressive_surface(probe: LossProbe, center: torch.Tensor, directions: torc
     alphas, betas = np.linspace(*alpha_range, finest), np.linspace(*beta_range, finest)
     loss = np.full((finest, finest), np.nan)
     done = np.zeros((finest, finest), dtype=bool)
-    start = time.perf_counter()
+    if known is not None:
+        stride = _levels([len(known.alphas), finest])[0]
+        if not (np.allclose(known.alphas, alphas[::stride]) and np.allclose(known.betas, betas[::stride])):
+            raise ValueError("the known surface lies on other ranges: compute the plane again")
+        loss[::stride, ::stride], done[::stride, ::stride] = known.loss, True
+    total = int((~done).sum())  # the last level is the finest grid: every point not known yet
+    start, computed = time.perf_counter(), 0
     for level, stride in enumerate(strides):
         todo = np.zeros_like(done)
         todo[::stride, ::stride] = True
         rows, columns = np.nonzero(todo & ~done)
-        coefficients = np.stack([alphas[columns], betas[rows]], axis=1)
-        loss[rows, columns] = probe.combination(center, directions, coefficients)
-        done[rows, columns] = True
+        for first in range(0, len(rows), PROGRESS_POINTS):
+            if report is not None:
+                report(computed, total)
+            part_rows, part_columns = rows[first:first + PROGRESS_POINTS], columns[first:first + PROGRESS_POINTS]
+            coefficients = np.stack([alphas[part_columns], betas[part_rows]], axis=1)
+            loss[part_rows, part_columns] = probe.combination(center, directions, coefficients)
+            done[part_rows, part_columns] = True
+            computed += len(part_rows)
         yield LossSurface(alphas[::stride].copy(), betas[::stride].copy(), loss[::stride, ::stride].copy(),
                           probe.examples, probe.method, time.perf_counter() - start, level == len(strides) - 1)
 
 
 def random_plane_surfaces(probe: LossProbe, seed: int = 0, span: float = 1.0,
-                          resolutions: Sequence[int] = RESOLUTIONS) -> Iterator[LossSurface]:
+                          resolutions: Sequence[int] = RESOLUTIONS, report: Report | None = None,
+                          known: LossSurface | None = None) -> Iterator[LossSurface]:
     """Li et al.'s view: the loss around the probe's model weights on a filter-normalised random plane."""
     directions = random_directions(probe.model, seed)
     yield from progressive_surface(probe, flat_weights(probe.model), directions, (-span, span), (-span, span),
-                                   resolutions)
+                                   resolutions, report, known)
 
 
 def interpolation(probe: LossProbe, start: torch.Tensor, end: torch.Tensor,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dlbuilder.inspection.landscape import RESOLUTIONS, LossProbe, LossSurface, progressive_surface
+from dlbuilder.inspection.landscape import RESOLUTIONS, LossProbe, LossSurface, Report, progressive_surface
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,8 @@ def pca_plane(runs: Sequence[Sequence], labels: Sequence[str] | None = None, pro
 
 
 def path_plane_surfaces(probe: LossProbe, plane: PathPlane, margin: float = 0.25,
-                        resolutions: Sequence[int] = RESOLUTIONS) -> Iterator[LossSurface]:
+                        resolutions: Sequence[int] = RESOLUTIONS, report: Report | None = None) -> Iterator[LossSurface]:
     """The loss over the PCA plane around the paths, coarse grid first (see `progressive_surface`)."""
     alpha_range, beta_range = plane.extent(margin)
-    yield from progressive_surface(probe, plane.center, plane.directions, alpha_range, beta_range, resolutions)
+    yield from progressive_surface(probe, plane.center, plane.directions, alpha_range, beta_range, resolutions,
+                                   report)

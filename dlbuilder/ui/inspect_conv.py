@@ -3,6 +3,8 @@ adversarial examples of the probes' copy of the job's model (see `inspect_panels
 
 from __future__ import annotations
 
+import copy
+
 import streamlit as st
 
 from dlbuilder.figures.convolution import (adversarial_figure, feature_maps_figure, filter_figure, maximised_figure,
@@ -10,8 +12,8 @@ from dlbuilder.figures.convolution import (adversarial_figure, feature_maps_figu
 from dlbuilder.inspection.adversarial import adversarial_example, saliency
 from dlbuilder.inspection.convolution import conv_filters, conv_nodes, conv_of, feature_maps, maximise_activation
 from dlbuilder.training.setup import Setup
-from dlbuilder.ui import text
-from dlbuilder.ui.inspect_panels import RESULTS, clicked, panel, remembered
+from dlbuilder.ui import background, text
+from dlbuilder.ui.inspect_panels import clicked, panel, remembered
 
 ADVICE = "Press \"Use the latest weights\", or train again."
 MAXIMISED_CHANNELS = 8  # channels grown side by side
@@ -83,19 +85,22 @@ def _maximised(version: int, model, value_range) -> None:
                               key="dlb_inspect_max_l2")
     channels = tuple(range(min(MAXIMISED_CHANNELS, conv_of(model.get_submodule(node)).out_channels)))
     arguments = (version, node, steps, learning_rate, blur, l2)
-    if clicked("Grow images", "dlb_inspect_maximise"):
-        with st.spinner(f"Gradient ascent, {steps} steps…"):
-            grown = maximise_activation(model, node, channels, steps=steps, learning_rate=learning_rate,
-                                        blur=blur, l2=l2, value_range=value_range)
-        st.session_state.setdefault(RESULTS, {})["maximised"] = (arguments, grown)
-    found = st.session_state.get(RESULTS, {}).get("maximised")
-    if found is None or found[0] != arguments:
+    if clicked("Grow images", "dlb_inspect_maximise", help="Run gradient ascent in the background for these "
+               "settings; the page stays usable, and Cancel stops it."):
+        twin = copy.deepcopy(model)  # the page keeps drawing with `model` while the thread works on the copy
+        background.start("maximised", arguments, lambda reporter: maximise_activation(
+            twin, node, channels, steps=steps, learning_rate=learning_rate, blur=blur, l2=l2,
+            value_range=value_range, progress=lambda done, total: reporter.progress(done, total, "steps")),
+            f"Gradient ascent, {steps} steps")
+    if background.task("maximised", arguments) is None:
         st.caption("Press **Grow images** to run gradient ascent for these settings.")
         return
-    grown = found[1]
-    st.plotly_chart(maximised_figure(grown.images, grown.targets, grown.before, grown.after, node=node,
-                                     value_range=value_range), key="dlb_inspect_maximised")
-    st.caption("Under each image: the channel's mean activation on the starting noise → on the grown image.")
+
+    def draw(grown):
+        st.plotly_chart(maximised_figure(grown.images, grown.targets, grown.before, grown.after, node=node,
+                                         value_range=value_range), key="dlb_inspect_maximised")
+        st.caption("Under each image: the channel's mean activation on the starting noise → on the grown image.")
+    background.follow("maximised", arguments, draw)
 
 
 def _adversarial(version: int, index: int, model, image, value_range, class_names) -> None:

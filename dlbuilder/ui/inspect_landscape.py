@@ -1,8 +1,9 @@
 """The Inspect page's loss-landscape panel: Li et al.'s random plane around the current weights, the
 training path on the PCA plane of the job's snapshots, and the line from initial to final weights.
 
-A coarse grid is drawn at once (memoised per weights); "Refine" computes the finer levels, each
-drawn in place as it arrives. The probes work on `inspect_panels`' copy of the job's model.
+A coarse grid is drawn at once (memoised per weights); the finer levels are scored by a background
+task (`ui.background`) on a copy of the probe's model, each drawn in place as it arrives, with
+progress and a Cancel button. The probes work on `inspect_panels`' copy of the job's model.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from dlbuilder.inspection.landscape import evaluation_probe, flat_weights, inter
 from dlbuilder.inspection.training_path import path_plane_surfaces, pca_plane
 from dlbuilder.training.job import JobHandle
 from dlbuilder.training.setup import Setup
-from dlbuilder.ui import text
-from dlbuilder.ui.inspect_panels import RESULTS, clicked, panel, remembered
+from dlbuilder.tasks import Reporter
+from dlbuilder.ui import background, text
+from dlbuilder.ui.inspect_panels import clicked, panel, remembered
 
 ADVICE = "Press \"Use the latest weights\", or train again."
 COARSE = (11,)  # points per side drawn at once: ~0.1-0.5 s for the presets on one CPU thread
-FINE = (11, 21, 41)  # the refinement, level by level (the sizes nest)
+FINE = (21, 41)  # the refinement in the background, level by level (the sizes nest in each other)
+PATH_LEVELS = (11, 21)  # the PCA plane's grid, coarse first
 
 
 def landscape_panel(job: JobHandle, version: int, setup: Setup) -> None:
@@ -46,37 +49,34 @@ def landscape_panel(job: JobHandle, version: int, setup: Setup) -> None:
                    "A smooth, monotonic dip means no barrier stood between the start and the end.")
 
 
-def _progressive(slot: str, arguments: tuple, surfaces, draw) -> None:
-    """Draw the memoised surface, or compute `surfaces()` level by level, drawing each in place."""
-    results = st.session_state.setdefault(RESULTS, {})
-    found = results.get(slot)
-    if found is not None and found[0] == arguments:
-        draw(found[1])
-        return
-    place = st.empty()
-    for surface in surfaces():
-        with place.container():
-            draw(surface)
-        if surface.final:  # an interrupted run (the student clicked on) starts again next time
-            results[slot] = (arguments, surface)
+def _levels(surfaces, reporter: Reporter):
+    """Publish each level of a progressive surface as it arrives; the last is the result."""
+    surface = None
+    for surface in surfaces(lambda done, total: reporter.progress(done, total, "scoring grid points")):
+        reporter.partial(surface)
+    return surface
 
 
 def _random_plane(version: int, probe) -> None:
     st.markdown("**Around the current weights** (Li et al. 2018): two random directions, each filter scaled "
                 "to its weights' norm, biases left still.")
-    refined = st.session_state.get(RESULTS, {}).get("plane_fine", (None,))[0] == (version,)
-    refine = clicked("Refine to 41 × 41", "dlb_inspect_refine_plane", disabled=refined)
+    coarse = remembered("plane_coarse", (version,), lambda: list(random_plane_surfaces(probe, resolutions=COARSE))[-1])
+    arguments = (version,)
+    found = background.task("plane", arguments)
+    if found is None or (found.status in ("cancelled", "error") and clicked(
+            "Refine again", "dlb_inspect_refine_plane", help="Score the finer grids (21 × 21, then 41 × 41).")):
+        twin = probe.copy()  # the page keeps drawing with `probe` while the thread scores the copy
+        background.start("plane", arguments, lambda reporter: _levels(
+            lambda report: random_plane_surfaces(twin, resolutions=FINE, report=report, known=coarse), reporter),
+            f"Refining to {FINE[-1]} × {FINE[-1]}")
 
     def draw(surface):
         left, right = st.columns(2)
         size = f"{len(surface.alphas)} × {len(surface.betas)}"
         left.plotly_chart(loss_contour_figure(surface, title=f"Loss from above ({size})"),
-                          key=f"dlb_inspect_plane_contour_{len(surface.alphas)}")  # one key per level
-        right.plotly_chart(loss_surface_figure(surface, title="Loss in 3-D"), key=f"dlb_inspect_plane_3d_{len(surface.alphas)}")
-    if refine or refined:
-        _progressive("plane_fine", (version,), lambda: random_plane_surfaces(probe, resolutions=FINE), draw)
-    else:
-        _progressive("plane_coarse", (version,), lambda: random_plane_surfaces(probe, resolutions=COARSE), draw)
+                          key="dlb_inspect_plane_contour")
+        right.plotly_chart(loss_surface_figure(surface, title="Loss in 3-D"), key="dlb_inspect_plane_3d")
+    background.follow("plane", arguments, draw, initial=coarse)
 
 
 def _training_path(version: int, probe, snapshots) -> None:
@@ -85,12 +85,18 @@ def _training_path(version: int, probe, snapshots) -> None:
     plane = remembered("landscape_plane", (version,), lambda: pca_plane([snapshots], ["this run"], probe=probe))
     first, second = plane.explained
     titles = (f"PCA direction 1 ({first:.0%} of the movement)", f"PCA direction 2 ({second:.0%})")
+    arguments = (version,)
+    if background.task("path_surface", arguments) is None:
+        twin = probe.copy()
+        background.start("path_surface", arguments, lambda reporter: _levels(
+            lambda report: path_plane_surfaces(twin, plane, resolutions=PATH_LEVELS, report=report), reporter),
+            "The loss around the path")
 
     def draw(surface):
         st.plotly_chart(loss_contour_figure(surface, plane.paths, axis_titles=titles, mark_centre=False,
                                             title="Training path (start o, end *)"),
-                        key=f"dlb_inspect_path_{len(surface.alphas)}")
-    _progressive("path_surface", (version,), lambda: path_plane_surfaces(probe, plane, resolutions=(11, 21)), draw)
+                        key="dlb_inspect_path")
+    background.follow("path_surface", arguments, draw)
     if first + second < 0.5:
         text.show("info", "These two directions hold under half of the path's movement: the path bends through "
                           "more dimensions than a plane can show.")

@@ -8,11 +8,10 @@ Tabs all run on every rerun, so each result is remembered with the arguments it 
 
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager
 
-import numpy as np
 import streamlit as st
-import torch
 
 from dlbuilder.figures.bottleneck import code_grid_figure, code_scatter_figure
 from dlbuilder.figures.distributions import (dead_units_figure, gradient_check_figure, gradient_norm_figure,
@@ -22,13 +21,13 @@ from dlbuilder.figures.surface import contour_figure, surface_figure
 from dlbuilder.inspection.bottleneck import bottleneck_view, find_bottleneck
 from dlbuilder.inspection.convolution import conv_nodes
 from dlbuilder.inspection.distributions import (KINDS, HistogramRecorder, dead_relu_units, fixed_batch,
-                                                gradient_norms, layer_histograms)
+                                                gradient_norms, replay_histograms)
 from dlbuilder.inspection.gradient_check import gradient_check, loss_objective
 from dlbuilder.inspection.linear_surface import (PRESET_DOCS, descend, learning_rate_presets, load_linear_problem,
                                                  loss_surface, race)
 from dlbuilder.training.job import JobHandle
 from dlbuilder.training.setup import Setup, prepare
-from dlbuilder.ui import guard, text
+from dlbuilder.ui import background, guard, text
 
 SETUP = "state.inspect_setup"  # (job id, weights version, Setup holding a copy of the job's weights)
 PRESSED = "state.inspect_pressed."  # + a button's key: pressed, not yet acted on
@@ -164,38 +163,20 @@ def linear_surface_panel() -> None:
 # -- 4. weights, activations and gradients -------------------------------------------------------------
 
 
-def _histories(job: JobHandle, setup: Setup, batch) -> HistogramRecorder:
-    """Histograms at (up to HISTORY_EPOCHS of) the job's weight snapshots, and at the current weights."""
-    recorder = HistogramRecorder(max_epochs=HISTORY_EPOCHS + 1)
-    snapshots = job.metrics.snapshots()
-    if len(snapshots) > HISTORY_EPOCHS:
-        snapshots = [snapshots[i] for i in np.linspace(0, len(snapshots) - 1, HISTORY_EPOCHS).round().astype(int)]
-    current = torch.nn.utils.parameters_to_vector(setup.model.parameters()).detach().clone()
-    try:
-        for epoch, flat in snapshots:
-            torch.nn.utils.vector_to_parameters(torch.as_tensor(flat, dtype=current.dtype), setup.model.parameters())
-            recorder.record(int(epoch), layer_histograms(setup.model, batch))
-    finally:
-        torch.nn.utils.vector_to_parameters(current, setup.model.parameters())
-    if not recorder.epochs or recorder.epochs[-1] != job.snapshot().epoch:
-        recorder.record(job.snapshot().epoch, layer_histograms(setup.model, batch))
-    return recorder
-
-
 def weights_panel(job: JobHandle, version: int, setup: Setup) -> None:
     """Histograms over epochs, gradient norms and dead ReLU units on a fixed batch, and the gradient check."""
     batch = remembered("batch", (version,), lambda: fixed_batch(setup, size=BATCH))
     st.caption(f"On a fixed batch of {len(batch.targets)} training examples (the same every time).")
     with panel("Press \"Use the latest weights\", or train again."):
         kind = st.radio("Show", KINDS, horizontal=True, key="dlb_inspect_kind")
-        recorder = remembered("histories", (version,), lambda: _histories(job, setup, batch))
-        stacks = [recorder.stacked(kind, node) for node in recorder.nodes(kind)]
-        st.plotly_chart(histogram_heatmap_figure(stacks), key="dlb_inspect_histograms")
-        st.caption("One row per layer: epochs go up, values across; darker = more of the layer's values there.")
-        layer = st.selectbox("One layer as a ridge plot (as TensorBoard draws it)", ["none", *recorder.nodes(kind)],
-                             key="dlb_inspect_ridge", format_func=text.plain)
-        if layer != "none":
-            st.plotly_chart(ridge_figure(recorder.stacked(kind, layer)), key="dlb_inspect_ridge_figure")
+        arguments = (version,)
+        if background.task("histories", arguments) is None:
+            twin, snapshots, epoch = copy.deepcopy(setup.model), job.metrics.snapshots(), job.snapshot().epoch
+            background.start("histories", arguments, lambda reporter: replay_histograms(
+                twin, batch, snapshots, epoch, HISTORY_EPOCHS,
+                progress=lambda done, total: reporter.progress(done, total, "epochs replayed")),
+                "Histograms over epochs")
+        background.follow("histories", arguments, lambda recorder: _histograms(recorder, kind))
     left, right = st.columns(2)
     with panel("Press \"Use the latest weights\", or train again."):
         norms = remembered("norms", (version,), lambda: gradient_norms(setup.model, batch))
@@ -207,6 +188,16 @@ def weights_panel(job: JobHandle, version: int, setup: Setup) -> None:
         else:
             right.caption("No ReLU layers: no units can die.")
     _gradient_check(version, setup, batch)
+
+
+def _histograms(recorder: HistogramRecorder, kind: str) -> None:
+    stacks = [recorder.stacked(kind, node) for node in recorder.nodes(kind)]
+    st.plotly_chart(histogram_heatmap_figure(stacks), key="dlb_inspect_histograms")
+    st.caption("One row per layer: epochs go up, values across; darker = more of the layer's values there.")
+    layer = st.selectbox("One layer as a ridge plot (as TensorBoard draws it)", ["none", *recorder.nodes(kind)],
+                         key="dlb_inspect_ridge", format_func=text.plain)
+    if layer != "none":
+        st.plotly_chart(ridge_figure(recorder.stacked(kind, layer)), key="dlb_inspect_ridge_figure")
 
 
 def _gradient_check(version: int, setup: Setup, batch) -> None:
