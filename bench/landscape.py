@@ -2,7 +2,8 @@
 
 For the Playground default and networks up to ~20k parameters on digits, it times the
 progressive grid (11x11, then 21x21, then 41x41, each level reusing the last) as the Inspect
-page computes it: the time to the first (coarse) picture, and to the full 41x41 grid. Then a
+page computes it: the time to the first (coarse) picture, and to the full 41x41 grid (wall clock,
+and CPU seconds of this process: the wall figure grows when other processes compete). Then a
 plain loop over the same 1,681 grid points (load the weights into the model, one forward each)
 in the same run, and the ratio. The per-point cost of vmap and of the loop is printed too: the
 probe measures both on its first call and keeps the faster. Targets (issue 9): first picture
@@ -62,14 +63,14 @@ def workloads() -> dict[str, object]:
             "wide cnn (digits)": load_document(digits_document("wide cnn", wide_cnn))}
 
 
-def progressive(setup, examples: int) -> tuple[float, float, str]:
-    """Seconds to the first level and to the last, and the method the probe chose."""
+def progressive(setup, examples: int) -> tuple[float, float, float, str]:
+    """Seconds to the first level and to the last, CPU seconds of this process to the last, the method."""
     probe = evaluation_probe(setup, examples)  # a fresh probe: its first call includes the vmap trial
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     first = None
     for surface in random_plane_surfaces(probe):
         first = first or time.perf_counter() - start
-    return first, time.perf_counter() - start, probe.method
+    return first, time.perf_counter() - start, time.process_time() - cpu, probe.method
 
 
 def plain_loop(setup, examples: int, points: int) -> float:
@@ -110,15 +111,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"one CPU thread; evaluation subset {args.examples} examples; grid {' -> '.join(map(str, RESOLUTIONS))}")
-    print(f"{'network':24} {'params':>7} {'first s':>8} {'41x41 s':>8} {'method':>7} {'plain loop s':>13} "
-          f"{'ratio':>6} {'vmap ms/pt':>11} {'loop ms/pt':>11}")
+    print(f"{'network':24} {'params':>7} {'first s':>8} {'41x41 s':>8} {'cpu s':>6} {'method':>7} "
+          f"{'plain loop s':>13} {'ratio':>6} {'vmap ms/pt':>11} {'loop ms/pt':>11}")
     for name, document in workloads().items():
         setup = prepare(document, device="cpu")
         parameters = sum(p.numel() for p in setup.model.parameters())
-        first, full, method = progressive(setup, args.examples)
+        first, full, cpu, method = progressive(setup, args.examples)
         loop = plain_loop(setup, args.examples, 200 if args.quick else RESOLUTIONS[-1] ** 2)
         vmap_ms, loop_ms = (per_point_ms(setup, args.examples, m) for m in ("vmap", "loop"))
-        print(f"{name:24} {parameters:>7,} {first:>8.2f} {full:>8.2f} {method:>7} {loop:>13.2f} "
+        print(f"{name:24} {parameters:>7,} {first:>8.2f} {full:>8.2f} {cpu:>6.2f} {method:>7} {loop:>13.2f} "
               f"{loop / full:>5.1f}x {vmap_ms:>11.2f} {loop_ms:>11.2f}", flush=True)
 
 

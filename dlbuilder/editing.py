@@ -18,7 +18,7 @@ from dlbuilder.params import fill_defaults
 # Short names students see on the canvas: conv1, pool1 rather than conv2d1, maxpool2d1.
 ID_PREFIXES = {"conv2d": "conv", "maxpool2d": "pool", "avgpool2d": "avgpool", "global_avg_pool": "gap",
                "self_attention": "attention", "cross_attention": "cross", "batchnorm": "bn",
-               "layernorm": "norm", "leaky_relu": "lrelu"}
+               "layernorm": "norm", "leaky_relu": "lrelu", "positional_encoding": "position"}
 
 
 class EditError(ValueError):
@@ -141,10 +141,12 @@ def set_dataset(document: Document, name: str) -> Document:
 
 def _fit_ends(document: Document, info) -> None:
     """Let explicit sizes that no longer fit follow the dataset (shape [] and units 0 mean "follow")."""
-    first_input = next((n for n in document.nodes if n.type == "input"), None)
-    if first_input is not None and first_input.params.get("shape") and \
-            tuple(first_input.params["shape"]) != tuple(info.input_shape):
-        first_input.params["shape"] = []
+    inputs = [n for n in document.nodes if n.type == "input"]  # the network's input order
+    for node, wanted in zip(inputs, info.inputs()):  # seq2seq data feeds two Inputs
+        if node.params.get("shape") and tuple(node.params["shape"]) != tuple(wanted.shape):
+            node.params["shape"] = []
+        if 0 < node.params.get("vocab_size", 0) < wanted.vocab_size:
+            node.params["vocab_size"] = 0
     for node in document.nodes:
         if node.type != "output" or node.params.get("task") == "reconstruction":
             continue

@@ -188,6 +188,16 @@ def cancel_all(wait: float = EXIT_WAIT_SECONDS) -> None:
 atexit.register(cancel_all)
 
 
+def publish_levels(levels: Callable[[Callable[[int, int], None]], Any], reporter: Reporter,
+                   message: str = "scoring grid points") -> Any:
+    """Run a progressive computation (`levels(report)` yields coarse to fine results, calling
+    `report(done, total)` as it goes), publishing each result as it arrives; the last is returned."""
+    latest = None
+    for latest in levels(lambda done, total: reporter.progress(done, total, message)):
+        reporter.partial(latest)
+    return latest
+
+
 def submit(work: Callable[[Reporter], Any], label: str, heartbeat_timeout: float = HEARTBEAT_TIMEOUT) -> BackgroundTask:
     """Start `work(reporter)` in the background; returns its task at once."""
     return BackgroundTask(work, label, heartbeat_timeout)

@@ -30,6 +30,7 @@ LAYER_CASES: dict[str, tuple[list, dict]] = {
     "rnn": ([[6, 4]], {"hidden_size": 5, "num_layers": 2, "nonlinearity": "relu"}),
     "lstm": ([[6, 4]], {"hidden_size": 5, "bidirectional": True, "return_sequences": False}),
     "gru": ([[6, 4]], {"hidden_size": 5, "num_layers": 2, "bidirectional": True}),
+    "positional_encoding": ([[6, 4]], {"kind": "learned", "max_length": 8}),
     "self_attention": ([[6, 4]], {"num_heads": 2, "causal": True}),
     "cross_attention": ([[6, 4], [5, 3]], {"num_heads": 2}),
     "add": ([[4], [4]], {}),

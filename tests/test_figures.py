@@ -225,7 +225,7 @@ def test_confusion_figure_writes_the_counts():
 # -- dataset previews ------------------------------------------------------------------------------
 
 EXPECTED_TRACE = {"points2d": go.Scatter, "curve1d": go.Scatter, "series": go.Scatter,
-                  "image": go.Heatmap, "table": go.Table}
+                  "image": go.Heatmap, "table": go.Table, "sequence": go.Table}
 
 
 @pytest.mark.parametrize("name", sorted(set(DATASETS) - NETWORK_DATASETS - UPLOADED_DATASETS))

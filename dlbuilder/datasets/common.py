@@ -107,3 +107,21 @@ def make_bundle(info: DataInfo, x: np.ndarray, y: np.ndarray,
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = tensors
     return DatasetBundle(info=info, x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
                          x_test=x_test, y_test=y_test, extras=dict(extras or {}))
+
+
+def make_token_bundle(info: DataInfo, x: np.ndarray, y: np.ndarray,
+                      parts: tuple[np.ndarray, np.ndarray, np.ndarray], extras: dict | None = None,
+                      more_x: tuple[np.ndarray, ...] = ()) -> DatasetBundle:
+    """Like make_bundle for sequence data: x and `more_x` keep their dtype (int64 token ids or
+    float32 values); y is int64 (classes, IGNORE_INDEX at padding) or float32 (regression)."""
+    def tensor(array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(array, dtype=array.dtype))
+
+    y_type = np.int64 if info.task == "classification" else np.float32
+    cut = {name: (tensor(x[idx]), tensor(np.asarray(y[idx], dtype=y_type)),
+                  tuple(tensor(extra[idx]) for extra in more_x))
+           for name, idx in zip(("train", "val", "test"), parts)}
+    return DatasetBundle(info=info, x_train=cut["train"][0], y_train=cut["train"][1],
+                         x_val=cut["val"][0], y_val=cut["val"][1], x_test=cut["test"][0],
+                         y_test=cut["test"][1], extras=dict(extras or {}),
+                         more_x={name: more for name, (_, _, more) in cut.items()} if more_x else {})

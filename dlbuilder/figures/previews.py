@@ -7,6 +7,7 @@ import html
 import numpy as np
 import plotly.graph_objects as go
 
+from dlbuilder.datasets.tokens import IGNORE_INDEX, decode, join_tokens
 from dlbuilder.figures.boundary import (
     class_points,
     day_axis,
@@ -148,9 +149,43 @@ def _table_columns(bundle) -> tuple[list[str], list[np.ndarray]]:
         columns[:-1] + [[html.escape(str(label), quote=False) for label in labels]]
 
 
+def _tag_runs(words: list[str], tags: np.ndarray, class_names: tuple[str, ...]) -> str:
+    """Runs of words with the same tag, each followed by its tag name; padding left out."""
+    runs: list[tuple[int, list[str]]] = []
+    for word, tag in zip(words, np.asarray(tags, dtype=np.int64).tolist()):
+        if tag == IGNORE_INDEX:
+            continue
+        if runs and runs[-1][0] == tag:
+            runs[-1][1].append(word)
+        else:
+            runs.append((tag, [word]))
+    return " · ".join(f"{' '.join(run)} → {class_names[tag]}" for tag, run in runs)
+
+
+def _sequence_columns(bundle) -> tuple[list[str], list[list[str]]]:
+    """Decoded first training sequences: the input text, and the tags, target text or class."""
+    info = bundle.info
+    x, y = _split(bundle, "train")
+    vocabulary, targets = info.vocabulary, info.target_vocabulary
+    inputs = [join_tokens(decode(row, vocabulary), vocabulary.level) for row in x[:TABLE_ROWS]]
+    if targets is not None:  # seq2seq: the target text up to <end>
+        header = "target"
+        wanted = [join_tokens(decode(row, targets), targets.level) for row in y[:TABLE_ROWS]]
+    elif info.target_steps:  # tagging: "fly out of → other · lisbon → origin · ..."
+        header = "tags"
+        wanted = [_tag_runs(decode(row, vocabulary, strip=False), tags, info.class_names)
+                  for row, tags in zip(x[:TABLE_ROWS], y[:TABLE_ROWS])]
+    else:
+        header = "class"
+        wanted = [info.class_names[int(v)] for v in y[:TABLE_ROWS]]
+    # tokens such as <unk> would be read as HTML tags by Plotly: escape (it decodes &lt; &gt; &amp;)
+    return ["input", header], [[html.escape(text, quote=False) for text in column] for column in (inputs, wanted)]
+
+
 def table_preview(bundle, height: int | None = None) -> go.Figure:
     """The first rows of the training data as a table, the target in the last column."""
-    header, columns = _table_columns(bundle)
+    header, columns = (_sequence_columns(bundle) if bundle.info.vocabulary is not None
+                       else _table_columns(bundle))
     table = dict(
         type="table",
         # cell fill, white rules and text colour as plotly's default template drew them (none is copied)

@@ -22,6 +22,7 @@ class ShapeContext:
 
     data: DataInfo | None = None
     model_input: TensorSpec | None = None
+    input_index: int = 0  # for an Input node: how many Inputs come before it (the network's input order)
 
 
 ShapeRule = Callable[[dict, list[TensorSpec], ShapeContext], TensorSpec]

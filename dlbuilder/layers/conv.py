@@ -88,7 +88,7 @@ def _pool_params() -> tuple[Param, ...]:
 MAXPOOL2D = LayerType(
     "maxpool2d", "MaxPool2d", "convolution",
     "Keep the largest value in each window: smaller image, same channels.",
-    params=_pool_params(), infer=infer_pool, recipe=_pool_recipe(nn.MaxPool2d))
+    params=_pool_params(), infer=infer_pool, recipe=_pool_recipe(modules.MaxPool2d))
 
 AVGPOOL2D = LayerType(
     "avgpool2d", "AvgPool2d", "convolution",

@@ -15,12 +15,21 @@ from dlbuilder.shapes import ShapeError, TensorSpec, require_float, require_rank
 MAX_DIM = 1_000_000  # per-parameter bound; the configurable server caps are in limits.py
 
 
+def dataset_input(ctx: ShapeContext):
+    """What the dataset feeds this Input (an InputInfo), or None without a dataset or past its inputs."""
+    if ctx.data is None:
+        return None
+    given = ctx.data.inputs()
+    return given[ctx.input_index] if ctx.input_index < len(given) else None
+
+
 def infer_input(params: dict, inputs: list[TensorSpec], ctx: ShapeContext) -> TensorSpec:
     shape = tuple(params["shape"])
+    given = dataset_input(ctx)
     if params["dtype"] == "tokens":
-        vocab = params["vocab_size"] or (ctx.data.vocab_size if ctx.data else 0)
-        if not shape and ctx.data:
-            shape = ctx.data.input_shape
+        vocab = params["vocab_size"] or (given.vocab_size if given else 0)
+        if not shape and given:
+            shape = given.shape
         if not shape or not vocab:
             raise ShapeError("needs a sequence length (shape) and vocab_size, or a token dataset")
         if len(shape) != 1:
@@ -30,7 +39,10 @@ def infer_input(params: dict, inputs: list[TensorSpec], ctx: ShapeContext) -> Te
     if not shape:
         if ctx.data is None:
             raise ShapeError("does not know its shape: pick a dataset or set shape, e.g. [2]")
-        return TensorSpec(ctx.data.input_shape, ctx.data.input_dtype, ctx.data.vocab_size)
+        if given is None:
+            raise ShapeError(f"is Input {ctx.input_index + 1} but the dataset gives {len(ctx.data.inputs())}: "
+                             "set its shape or delete it")
+        return TensorSpec(given.shape, given.dtype, given.vocab_size)
     return TensorSpec(shape)
 
 

@@ -37,9 +37,19 @@ class Split:
     x: torch.Tensor
     t: torch.Tensor
     y: torch.Tensor
+    more_x: tuple[torch.Tensor, ...] = ()  # the network's further inputs (seq2seq: decoder input)
 
     def __len__(self) -> int:
         return len(self.x)
+
+    @property
+    def inputs(self) -> tuple[torch.Tensor, ...]:
+        """Every network input, in the network's order: model(*split.inputs)."""
+        return (self.x, *self.more_x)
+
+    def head(self, count: int) -> "Split":
+        """The first `count` examples (all when fewer)."""
+        return Split(self.x[:count], self.t[:count], self.y[:count], tuple(m[:count] for m in self.more_x))
 
 
 @dataclass
@@ -136,19 +146,16 @@ def prepare(document: Document, device: str | None = None, bundle: DatasetBundle
 
 def _splits(bundle: DatasetBundle, settings: dict, loss: str, problem: str, units: int,
             device: torch.device, test_limit: int) -> dict[str, Split]:
-    parts = {"train": (bundle.x_train, bundle.y_train), "val": (bundle.x_val, bundle.y_val),
-             "test": (bundle.x_test, bundle.y_test)}
-    if settings["subset"]:
-        x, y = parts["train"]
-        parts["train"] = (x[:settings["subset"]], y[:settings["subset"]])
-    if len(parts["train"][0]) == 0:
-        raise TrainingError("the training set is empty: use more examples or a larger train fraction")
     splits = {}
-    for name, (x, y) in parts.items():
+    for name in ("train", "val", "test"):
+        x, y, more = getattr(bundle, f"x_{name}"), getattr(bundle, f"y_{name}"), bundle.more_x.get(name, ())
+        if name == "train" and settings["subset"]:
+            count = settings["subset"]
+            x, y, more = x[:count], y[:count], tuple(m[:count] for m in more)
         x, y = x.to(device), y.to(device)
-        splits[name] = Split(x, make_targets(loss, problem, units, x, y), y)
-    train = splits["train"]
-    splits["train_eval"] = Split(train.x[:EVAL_LIMIT], train.t[:EVAL_LIMIT], train.y[:EVAL_LIMIT])
-    test = splits["test"]  # scored each epoch when there is no validation split
-    splits["test_eval"] = Split(test.x[:test_limit], test.t[:test_limit], test.y[:test_limit])
+        splits[name] = Split(x, make_targets(loss, problem, units, x, y), y, tuple(m.to(device) for m in more))
+    if len(splits["train"]) == 0:
+        raise TrainingError("the training set is empty: use more examples or a larger train fraction")
+    splits["train_eval"] = splits["train"].head(EVAL_LIMIT)
+    splits["test_eval"] = splits["test"].head(test_limit)  # scored each epoch when there is no validation split
     return splits

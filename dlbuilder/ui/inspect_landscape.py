@@ -15,8 +15,8 @@ from dlbuilder.inspection.landscape import evaluation_probe, flat_weights, inter
 from dlbuilder.inspection.training_path import path_plane_surfaces, pca_plane
 from dlbuilder.training.job import JobHandle
 from dlbuilder.training.setup import Setup
-from dlbuilder.tasks import Reporter
-from dlbuilder.ui import background, text
+from dlbuilder.tasks import publish_levels
+from dlbuilder.ui import background, inspect_runs, text
 from dlbuilder.ui.inspect_panels import clicked, panel, remembered
 
 ADVICE = "Press \"Use the latest weights\", or train again."
@@ -41,20 +41,14 @@ def landscape_panel(job: JobHandle, version: int, setup: Setup) -> None:
     with panel(ADVICE):
         _training_path(version, probe, snapshots)
     with panel(ADVICE):
+        inspect_runs.runs_panel(job, version, setup, probe, snapshots)
+    with panel(ADVICE):
         curve = remembered("landscape_line", (version,),
                            lambda: interpolation(probe, snapshots[0][1], flat_weights(setup.model)))
         st.plotly_chart(interpolation_figure(curve, title="From the initial to the current weights"),
                         key="dlb_inspect_interpolation")
         st.caption("Goodfellow et al. 2015: the loss along the straight line between the two weight vectors. "
                    "A smooth, monotonic dip means no barrier stood between the start and the end.")
-
-
-def _levels(surfaces, reporter: Reporter):
-    """Publish each level of a progressive surface as it arrives; the last is the result."""
-    surface = None
-    for surface in surfaces(lambda done, total: reporter.progress(done, total, "scoring grid points")):
-        reporter.partial(surface)
-    return surface
 
 
 def _random_plane(version: int, probe) -> None:
@@ -66,7 +60,7 @@ def _random_plane(version: int, probe) -> None:
     if found is None or (found.status in ("cancelled", "error") and clicked(
             "Refine again", "dlb_inspect_refine_plane", help="Score the finer grids (21 × 21, then 41 × 41).")):
         twin = probe.copy()  # the page keeps drawing with `probe` while the thread scores the copy
-        background.start("plane", arguments, lambda reporter: _levels(
+        background.start("plane", arguments, lambda reporter: publish_levels(
             lambda report: random_plane_surfaces(twin, resolutions=FINE, report=report, known=coarse), reporter),
             f"Refining to {FINE[-1]} × {FINE[-1]}")
 
@@ -88,7 +82,7 @@ def _training_path(version: int, probe, snapshots) -> None:
     arguments = (version,)
     if background.task("path_surface", arguments) is None:
         twin = probe.copy()
-        background.start("path_surface", arguments, lambda reporter: _levels(
+        background.start("path_surface", arguments, lambda reporter: publish_levels(
             lambda report: path_plane_surfaces(twin, plane, resolutions=PATH_LEVELS, report=report), reporter),
             "The loss around the path")
 

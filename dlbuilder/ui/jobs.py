@@ -7,6 +7,7 @@ import os
 import streamlit as st
 
 from dlbuilder.document import Document
+from dlbuilder.inspection.run_paths import RunPath, earlier_run
 from dlbuilder.training.device import set_worker_threads
 from dlbuilder.training.job import JobHandle, ThreadRunner
 from dlbuilder.training.metrics import EpochRecord
@@ -20,6 +21,9 @@ set_worker_threads()
 
 JOB = "state.job"
 PREVIOUS = "state.previous_run"  # the last run's epoch records, for A/B overlays
+EARLIER = "state.earlier_runs"  # the last KEPT_RUNS runs' weight paths (RunPath), newest first
+RUN_NUMBER = "state.run_number"  # how many jobs this session has started: the current job's number
+KEPT_RUNS = 3  # earlier runs a session keeps for the landscape's shared plane (each thinned to <= 16 MB)
 STATUS_SLOT = "state.status_slot"  # the sidebar's placeholder for the job's status line
 HEARTBEAT_TIMEOUT = 30.0  # seconds without a live page before a job stops itself
 STOP_WAIT_SECONDS = 1.0  # a job stops between two updates, usually within ~0.1 s
@@ -54,6 +58,19 @@ def previous_run() -> list[EpochRecord] | None:
     return st.session_state.get(PREVIOUS)
 
 
+def earlier_runs(shapes: tuple) -> list[RunPath]:
+    """This session's earlier runs (newest first) of a network with these parameter shapes."""
+    return [run for run in st.session_state.get(EARLIER, []) if run.shapes == shapes]
+
+
+def _keep_path(job: JobHandle) -> None:
+    """Keep the weight path of the job being replaced (two snapshots at least) with a plain label."""
+    snapshots = job.metrics.snapshots()
+    if len(snapshots) >= 2:
+        run = earlier_run(st.session_state.get(RUN_NUMBER, 1), job.document, snapshots)
+        st.session_state[EARLIER] = [run, *st.session_state.get(EARLIER, [])][:KEPT_RUNS]
+
+
 def start(document: Document) -> str | None:
     """Stop this session's job (keeping its curves as the previous run) and start a new one.
 
@@ -71,10 +88,12 @@ def start(document: Document) -> str | None:
         epochs = old.metrics.epochs()
         if epochs:
             st.session_state[PREVIOUS] = epochs
+        _keep_path(old)
     try:
         st.session_state[JOB] = runner().submit(document)
     except RuntimeError as error:
         return str(error)
+    st.session_state[RUN_NUMBER] = st.session_state.get(RUN_NUMBER, 0) + 1
     return None
 
 

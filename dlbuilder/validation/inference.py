@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from dlbuilder.document import Document
@@ -27,15 +29,19 @@ def check_shapes(document: Document, report: ValidationReport, limits: ResourceL
     if not report.order:
         return  # a loop: already reported
     ctx = ShapeContext(data=report.data_info)
+    inputs_before = 0  # Inputs earlier in the order: which of the dataset's inputs an Input takes
     for node_id in report.order:
         node = document.node(node_id)
         params = report.params.get(node_id)
         sources = [e.source for e in document.incoming(node_id)]
+        if node.type == "input":
+            inputs_before += 1
         if params is None or any(s not in report.shapes for s in sources) or _arity_broken(report, node_id):
             continue
         inputs = [report.shapes[s] for s in sources]
+        node_ctx = replace(ctx, input_index=inputs_before - 1) if node.type == "input" else ctx
         try:
-            spec = LAYERS[node.type].infer(params, inputs, ctx)
+            spec = LAYERS[node.type].infer(params, inputs, node_ctx)
         except ShapeError as error:
             report.problems.append(Problem("shape", node_id, str(error)))
             continue
@@ -57,21 +63,43 @@ def _arity_broken(report: ValidationReport, node_id: str) -> bool:
 
 
 def check_dataset_fit(document: Document, report: ValidationReport, limits: ResourceLimits) -> None:
-    """The first Input must take the dataset's examples; the Output must predict its targets."""
+    """Each Input must take the dataset's matching input; the Output must predict its targets."""
     data = report.data_info
     if data is None:
         return
-    first_input = next((n for n in document.nodes if n.type == "input"), None)
-    if first_input is not None and first_input.id in report.shapes:
-        spec = report.shapes[first_input.id]
-        if spec.shape != data.input_shape:
-            report.problems.append(Problem("data", first_input.id, (
-                f"has shape {list(spec.shape)} but dataset {document.data.name} gives "
-                f"{list(data.input_shape)}: clear the shape to follow the dataset")))
+    _check_inputs(document, report, data)
     output = next((n for n in document.nodes if n.type == "output"), None)
     if output is None or output.id not in report.shapes:
         return
     _check_output(document, report, output.id, report.params[output.id], data)
+
+
+def _check_inputs(document: Document, report: ValidationReport, data) -> None:
+    """The k-th Input (in the network's input order) against the dataset's k-th input."""
+    order = report.order or [n.id for n in document.nodes]
+    input_ids = [i for i in order if document.node(i).type == "input"]
+    given, name = data.inputs(), document.data.name
+    for index, node_id in enumerate(input_ids):
+        if node_id not in report.shapes or index >= len(given):
+            continue  # an Input past the dataset's inputs without a shape is already a shape problem
+        spec, wanted = report.shapes[node_id], given[index]
+        if spec.shape != wanted.shape:
+            report.problems.append(Problem("data", node_id, (
+                f"has shape {list(spec.shape)} but dataset {name} gives {list(wanted.shape)}"
+                f"{'' if index == 0 else f' as {wanted.name}'}: clear the shape to follow the dataset")))
+        elif (spec.dtype == "long") != (wanted.dtype == "long"):
+            what, fix = (("token ids", "set dtype to tokens and add an Embedding after it")
+                         if wanted.dtype == "long" else ("numbers", "set dtype to float"))
+            report.problems.append(Problem("data", node_id, f"dataset {name} gives {what}: {fix}"))
+        elif spec.vocab_size < wanted.vocab_size:
+            report.problems.append(Problem("data", node_id, (
+                f"has vocab_size {spec.vocab_size} but dataset {name} uses {wanted.vocab_size} tokens: "
+                "set vocab_size to 0 to follow the dataset")))
+    if len(input_ids) < len(given):
+        names = ", ".join(i.name for i in given[len(input_ids):])
+        report.problems.append(Problem("data", None, (
+            f"dataset {name} gives {len(given)} inputs but the network has {len(input_ids)} Input(s): "
+            f"add an Input for {names}")))
 
 
 def _check_output(document: Document, report: ValidationReport, node_id: str, params: dict, data) -> None:
@@ -81,6 +109,9 @@ def _check_output(document: Document, report: ValidationReport, node_id: str, pa
     if params["task"] != data.task:
         report.problems.append(Problem("data", node_id, f"predicts {params['task']} but {name} is a "
                                        f"{data.task} dataset: set task to {data.task}"))
+        return
+    if data.target_steps:
+        _check_steps(report, node_id, spec, name, data)
         return
     wanted = data.num_classes if data.task == "classification" else data.num_targets
     allowed = {wanted, 1} if data.task == "classification" and wanted == 2 else {wanted}
@@ -94,6 +125,23 @@ def _check_output(document: Document, report: ValidationReport, node_id: str, pa
                                        f"{wanted} {what}: set units to {wanted} (or 0 to follow the dataset)"))
 
 
+def _check_steps(report: ValidationReport, node_id: str, spec, name: str, data) -> None:
+    """Per-step targets (tagging, seq2seq): the output must be (target_steps, num_classes)."""
+    steps, classes = data.target_steps, data.num_classes
+    if spec.rank != 2:
+        report.problems.append(Problem("data", node_id, (
+            f"makes one prediction {spec.label()} per example but {name} has a target at each of "
+            f"{steps} time steps: keep return_sequences on in the recurrent layers and do not pool over time")))
+    elif spec.shape[0] != steps:
+        report.problems.append(Problem("data", node_id, (
+            f"predicts {spec.shape[0]} time steps but {name} has targets for {steps}: feed it from the "
+            "sequence whose steps it tags (the decoder in a seq2seq network)")))
+    elif spec.shape[1] != classes:
+        report.problems.append(Problem("data", node_id, (
+            f"has {spec.shape[1]} units but {name} has {classes} classes per step: set units to {classes} "
+            "(or 0 to follow the dataset)")))
+
+
 def check_loss_fit(document: Document, report: ValidationReport, limits: ResourceLimits) -> None:
     """The chosen loss must suit the problem (classification, regression, reconstruction)."""
     output = next((n for n in document.nodes if n.type == "output"), None)
@@ -103,6 +151,12 @@ def check_loss_fit(document: Document, report: ValidationReport, limits: Resourc
     task = report.params[output.id]["task"]
     units = report.shapes[output.id].shape[-1]
     num_classes = report.data_info.num_classes if report.data_info else 2
-    message = loss_problem(resolve_loss(loss, task, units), task, units, num_classes)
+    resolved = resolve_loss(loss, task, units)
+    message = loss_problem(resolved, task, units, num_classes)
+    steps = report.data_info.target_steps if report.data_info else 0
+    if not message and steps and task == "classification" and resolved != "cross_entropy":
+        # padded steps have no class (their target is -100), so only cross-entropy can skip them
+        message = (f"loss {resolved} cannot score a class at each time step: padded steps have no class "
+                   "to compare with; use cross_entropy (or auto), which skips them")
     if message:
         report.problems.append(Problem("loss", output.id, message))

@@ -49,10 +49,9 @@ def _is_sequence(spec: TensorSpec) -> bool:
 def node_values(node_type: str, params: dict, inputs: list[TensorSpec], output: TensorSpec) -> int:
     """Values one example keeps in this node during a training step (before KEPT_PER_VALUE)."""
     if node_type in ("self_attention", "cross_attention"):
-        steps, features = inputs[0].shape
-        memory_steps = inputs[-1].shape[0]
-        projections = steps * features + 2 * memory_steps * features  # queries, keys, values
-        return output.numel + projections + params["num_heads"] * steps * memory_steps
+        return _attention_values(node_type, params["num_heads"], inputs, output)
+    if node_type == "positional_encoding":
+        return output.numel  # the sum; a learned table counts as parameters, sine waves are made once a batch
     if node_type in GATES:
         steps = inputs[0].shape[0]
         per_step = params["hidden_size"] * (GATES[node_type] + 2)  # gates, cell and hidden state
@@ -61,8 +60,20 @@ def node_values(node_type: str, params: dict, inputs: list[TensorSpec], output: 
     return output.numel
 
 
+def _attention_values(node_type: str, heads: int, inputs: list[TensorSpec], output: TensorSpec) -> int:
+    cross = node_type == "cross_attention"
+    steps, features = inputs[0].shape
+    memory_steps = inputs[1 if cross else 0].shape[0]
+    projections = steps * features + 2 * memory_steps * features  # queries, keys, values
+    weights = heads * steps * memory_steps
+    mask = 0
+    if len(inputs) == (3 if cross else 2):  # the last input is the padding mask's token ids
+        mask = heads * memory_steps if cross else heads * steps * steps  # as the float mask attention adds
+    return output.numel + projections + weights + mask
+
+
 def _kind(node_type: str) -> str:
-    if node_type in ("self_attention", "cross_attention"):
+    if node_type in ("self_attention", "cross_attention", "positional_encoding"):
         return "attention"
     return "recurrent" if node_type in GATES else "other"
 

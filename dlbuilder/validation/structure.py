@@ -124,8 +124,10 @@ def check_arity(document: Document, report: ValidationReport, limits: ResourceLi
             report.problems.append(Problem("arity", node.id, f"{layer.title} needs {need} but has {count}: "
                                            "connect a layer into it"))
         elif layer.max_inputs is not None and count > layer.max_inputs:
+            fix = ("delete the extra edge (the last slot is only for the token Input whose padding to mask)"
+                   if layer.name in ("self_attention", "cross_attention") else "merge them first with Add or Concat")
             report.problems.append(Problem("arity", node.id, f"{layer.title} takes {layer.max_inputs} "
-                                           f"input(s) but has {count}: merge them first with Add or Concat"))
+                                           f"input(s) but has {count}: {fix}"))
         elif sorted(e.slot for e in incoming) != list(range(count)):
             slots = ", ".join(str(e.slot) for e in incoming)
             report.problems.append(Problem("arity", node.id, f"its inputs use slots {slots}; they must be "
