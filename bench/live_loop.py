@@ -8,7 +8,8 @@ in one run:
 It prints updates/s, epochs/s, the live/no-page ratio (target >= 0.7) and epochs/s against
 TensorFlow Playground's own page measured in the same browser here (60 and 22 epochs/s).
 
-Run from the repo root: .venv/bin/python bench/live_loop.py [--seconds 10]
+Run from the repo root: .venv/bin/python bench/live_loop.py [--seconds 10] [--neurons]
+(--neurons adds a live-page run with the Playground neuron maps switched on.)
 """
 
 from __future__ import annotations
@@ -66,10 +67,14 @@ def chart_signature(page) -> str:
     return page.evaluate(TRAIN_POINTS)
 
 
-def live_page_rate(browser, url: str, document, seconds: float) -> tuple[float, float]:
-    """Updates/s read from the page's counter, and loss-chart redraws per second."""
+def live_page_rate(browser, url: str, document, seconds: float, neurons: bool = False) -> tuple[float, float]:
+    """Updates/s read from the page's counter, and loss-chart redraws per second (with `neurons`, the
+    Playground neuron maps switched on: every unit's map redrawn once a second)."""
     page = browser.new_page(viewport={"width": 1500, "height": 1000})
     page.goto(f"{url}/train?g={encode_document(document)}")
+    if neurons:
+        page.get_by_text("Show every neuron's output", exact=False).first.click(timeout=60_000)
+        page.wait_for_timeout(1000)
     page.get_by_role("button", name="▶ Start").click(timeout=60_000)
     page.locator(".st-key-dlb_loss .js-plotly-plot").first.wait_for(timeout=60_000)
     page.wait_for_timeout(1000)
@@ -89,6 +94,7 @@ def live_page_rate(browser, url: str, document, seconds: float) -> tuple[float, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--neurons", action="store_true", help="also measure with the neuron maps switched on")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -102,15 +108,18 @@ def main() -> None:
                 document = workload(query)
                 steps_per_epoch = -(-250 // 10)
                 alone = no_page_rate(document, args.seconds)
-                live, redraws = live_page_rate(browser, f"http://127.0.0.1:{port}", document, args.seconds)
-                rows.append((name, alone, live, live / alone, redraws, live / steps_per_epoch, playground_rate))
+                for neurons in (False, True) if args.neurons else (False,):
+                    live, redraws = live_page_rate(browser, f"http://127.0.0.1:{port}", document, args.seconds,
+                                                   neurons)
+                    label = name + (", neurons" if neurons else "")
+                    rows.append((label, alone, live, live / alone, redraws, live / steps_per_epoch, playground_rate))
             browser.close()
     finally:
         server.terminate()
-    print(f"{'workload':<18}{'no page upd/s':>15}{'live upd/s':>12}{'ratio':>7}{'redraws/s':>11}"
+    print(f"{'workload':<27}{'no page upd/s':>15}{'live upd/s':>12}{'ratio':>7}{'redraws/s':>11}"
           f"{'live epochs/s':>15}{'Playground':>12}{'x Playground':>14}")
     for name, alone, live, ratio, redraws, epochs, playground in rows:
-        print(f"{name:<18}{alone:>15,.0f}{live:>12,.0f}{ratio:>7.2f}{redraws:>11.1f}{epochs:>15.1f}"
+        print(f"{name:<27}{alone:>15,.0f}{live:>12,.0f}{ratio:>7.2f}{redraws:>11.1f}{epochs:>15.1f}"
               f"{playground:>12.0f}{epochs / playground:>14.2f}")
     print("targets: ratio >= 0.7; live epochs/s >= 5x Playground (300 and 110)")
 

@@ -4,7 +4,6 @@
 import time
 from pathlib import Path
 
-import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -13,6 +12,7 @@ from dlbuilder.inspection.run_paths import RunPath, document_shapes
 from dlbuilder.presets import PRESETS
 from dlbuilder.ui import background, inspect_runs, jobs, session
 from tests.test_inspect_page import charts, finished_job, inspect_page, settled
+from tests.test_train_page import train_page  # noqa: F401  (the Train page with its job cleaned up)
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 THIS_RUN = "this run: seed 0, SGD, lr 0.03"
@@ -76,17 +76,6 @@ def test_a_cancelled_companion_task_can_be_started_again():
     app.run()
     assert not app.exception and not app.button(key="dlb_inspect_more_seeds").disabled
     assert trained(app, "dlb_inspect_more_seeds").multiselect(key=inspect_runs.PICK).options == SEEDS
-
-
-@pytest.fixture
-def train_page():
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.switch_page("pages/train.py")
-    yield app
-    job = app.session_state[jobs.JOB] if jobs.JOB in app.session_state else None
-    if job is not None:
-        job.stop()
-        job.wait(5)
 
 
 def reached(app: AppTest, epochs: int, timeout: float = 120.0) -> None:
