@@ -15,6 +15,7 @@ from dlbuilder.layers import LAYERS
 # auto_layout and move_nodes are edits too: the editor imports every edit from this module
 from dlbuilder.layout import COLUMN, auto_layout, move_nodes, shift_right  # noqa: F401
 from dlbuilder.params import fill_defaults
+from dlbuilder.presets import PRESETS
 # Short names students see on the canvas: conv1, pool1 rather than conv2d1, maxpool2d1.
 ID_PREFIXES = {"conv2d": "conv", "maxpool2d": "pool", "avgpool2d": "avgpool", "global_avg_pool": "gap",
                "self_attention": "attention", "cross_attention": "cross", "batchnorm": "bn",
@@ -158,14 +159,22 @@ def _fit_ends(document: Document, info) -> None:
 
 
 def network_for_dataset(name: str) -> Document:
-    """A sensible starting network sized for a dataset: an MLP for vectors, a small CNN for images."""
+    """A sensible starting network sized for a dataset: an MLP for vectors, a small CNN for images,
+    an LSTM for sequences (a tag per step for tagging data), the seq2seq preset for seq2seq data."""
     info = DATASETS[name].describe(fill_defaults(DATASETS[name].params, {}))
-    if len(info.input_shape) == 3:
+    if info.more_inputs:
+        return _seq2seq_network(name, f"New network for {name}")
+    task = "classification" if info.task == "classification" else "regression"
+    if info.input_dtype == "long":  # token ids: an Embedding first; every step's state for tagging
+        chain = [("input", {}), ("embedding", {"dim": 32}),
+                 ("lstm", {"hidden_size": 32, "return_sequences": bool(info.target_steps)})]
+    elif len(info.input_shape) == 2:  # a sequence of values (T, F): the LSTM's last state predicts
+        chain = [("input", {}), ("lstm", {"hidden_size": 32, "return_sequences": False})]
+    elif len(info.input_shape) == 3:
         chain = [("input", {}), ("conv2d", {"out_channels": 8, "padding": "same"}), ("maxpool2d", {}),
                  ("flatten", {}), ("dense", {"units": 32})]
     else:
         chain = [("input", {}), ("dense", {"units": 8}), ("dense", {"units": 8})]
-    task = "classification" if info.task == "classification" else "regression"
     return _chain_network(name, f"New network for {name}", chain + [("output", {"task": task})])
 
 
@@ -174,15 +183,28 @@ def blank_network_for_dataset(name: str) -> Document:
 
     The output's units are written in, not left at 0 ("as the dataset needs"), so the student
     sees them: one unit for two classes (a single score, as in Playground), else one per class
-    or per value.
+    or per value. Token ids pass an Embedding first (a tag per step stays per step); seq2seq data
+    gets the seq2seq preset's layout, the smallest that feeds both of its inputs.
     """
     info = DATASETS[name].describe(fill_defaults(DATASETS[name].params, {}))
+    if info.more_inputs:
+        return _seq2seq_network(name, f"Blank network for {name}")
     if info.task == "classification":
-        output = {"task": "classification", "units": 1 if info.num_classes == 2 else info.num_classes}
+        two = info.num_classes == 2 and not info.target_steps
+        output = {"task": "classification", "units": 1 if two else info.num_classes}
     else:
         output = {"task": "regression", "units": info.num_targets}
-    flatten = [("flatten", {})] if len(info.input_shape) > 1 else []
-    return _chain_network(name, f"Blank network for {name}", [("input", {}), *flatten, ("output", output)])
+    middle = [("embedding", {"dim": 16})] if info.input_dtype == "long" else []
+    if (len(info.input_shape) > 1 or info.input_dtype == "long") and not info.target_steps:
+        middle.append(("flatten", {}))
+    return _chain_network(name, f"Blank network for {name}", [("input", {}), *middle, ("output", output)])
+
+
+def _seq2seq_network(dataset: str, title: str) -> Document:
+    """The seq2seq preset's encoder, decoder and attention, on `dataset` (sizes follow its data)."""
+    document = set_dataset(PRESETS["seq2seq"].load(), dataset)
+    document.name = title
+    return document
 
 
 def _chain_network(dataset: str, title: str, chain: list[tuple[str, dict]]) -> Document:

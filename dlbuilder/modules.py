@@ -93,7 +93,15 @@ class Concat(nn.Module):
 
 
 class Recurrent(nn.Module):
-    """nn.RNN / nn.LSTM / nn.GRU over (B, T, F), returning all steps (B, T, H*D) or the last (B, H*D)."""
+    """nn.RNN / nn.LSTM / nn.GRU over (B, T, F), returning all steps (B, T, H*D) or the last (B, H*D).
+
+    Given the token ids the sequence was made from (B, T), padding (id 0) is skipped: each row's
+    real steps are moved to the front and packed, so neither direction reads a padded step and
+    the last state is the last real step's. Outputs at padded steps are 0. ONNX export keeps it
+    (tests/test_export.py compares the exported taggers and seq2seq with PyTorch's outputs).
+    """
+
+    PAD_ID = 0
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bidirectional=False,
                  return_sequences=True, nonlinearity="tanh"):
@@ -105,13 +113,31 @@ class Recurrent(nn.Module):
         self.return_sequences = return_sequences
         self.directions = 2 if bidirectional else 1
 
-    def forward(self, x):
+    def forward(self, x, tokens=None):
+        if tokens is not None:
+            return self._packed(x, tokens)
         outputs, state = self.rnn(x)  # outputs (B, T, H*D)
-        if self.return_sequences:
-            return outputs
+        return outputs if self.return_sequences else self._last(state)
+
+    def _last(self, state):
         hidden = state[0] if isinstance(state, tuple) else state  # (layers*D, B, H)
         last = hidden[-self.directions:]  # the top layer, each direction
         return torch.cat(list(last), dim=-1)  # (B, H*D)
+
+    def _packed(self, x, tokens):
+        real = tokens != self.PAD_ID  # (B, T); real steps are one block, padding before or after it
+        steps = x.shape[1]
+        lengths = real.sum(dim=1).clamp_min(1)  # an all-padding row is read as its first step
+        start = real.int().argmax(dim=1)  # (B,) first real step
+        order = (torch.arange(steps, device=x.device) + start.unsqueeze(1)) % steps  # real steps first
+        x = x.gather(1, order.unsqueeze(-1).expand_as(x))
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        outputs, state = self.rnn(packed)
+        if not self.return_sequences:
+            return self._last(state)
+        outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=steps)
+        back = (torch.arange(steps, device=x.device) - start.unsqueeze(1)) % steps  # each step to its place
+        return outputs.gather(1, back.unsqueeze(-1).expand(-1, -1, outputs.shape[-1]))
 
     def extra_repr(self):
         return f"return_sequences={self.return_sequences}"

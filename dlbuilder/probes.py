@@ -16,6 +16,7 @@ from torch import nn
 
 from dlbuilder.datasets import PLAYGROUND_FEATURES, DatasetBundle, playground_features
 from dlbuilder.datasets.features import DOMAIN
+from dlbuilder.datasets.tokens import IGNORE_INDEX
 from dlbuilder.training.evaluation import chunk_size
 from dlbuilder.training.losses import predicted_classes
 
@@ -103,13 +104,19 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters(), torch.empty(0)).device
 
 
-def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Outputs for `x` in memory-bounded chunks, as float32 on the CPU (call inside `evaluating`)."""
+def forward(model: nn.Module, x) -> torch.Tensor:
+    """Outputs in memory-bounded chunks, as float32 on the CPU (call inside `evaluating`).
+
+    `x` is one tensor, or a tuple with one tensor per network input (seq2seq: source, decoder
+    input), all cut with the same rows.
+    """
     device = model_device(model)
-    x = torch.as_tensor(x)
+    inputs = tuple(torch.as_tensor(part) for part in x) if isinstance(x, (tuple, list)) else (torch.as_tensor(x),)
+    rows = len(inputs[0])
     chunk = min(CHUNK, chunk_size(model))  # fewer rows when one example makes many values
-    starts = range(0, len(x), chunk) if len(x) else [0]  # an empty batch still gives (0, units)
-    return torch.cat([model(x[start:start + chunk].to(device)).float().cpu() for start in starts])
+    starts = range(0, rows, chunk) if rows else [0]  # an empty batch still gives (0, units)
+    return torch.cat([model(*(part[start:start + chunk].to(device) for part in inputs)).float().cpu()
+                      for start in starts])
 
 
 def class_probabilities_of(output: torch.Tensor) -> torch.Tensor:
@@ -216,13 +223,18 @@ def _unscale(values: np.ndarray, scale: dict) -> np.ndarray:
 # -- classifiers on examples -------------------------------------------------------------------
 
 
-def confusion_matrix(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int,
+def confusion_matrix(model: nn.Module, x, y: torch.Tensor, num_classes: int,
                      loss: str = "cross_entropy") -> np.ndarray:
-    """Counts (num_classes, num_classes): row = true class, column = predicted class."""
+    """Counts (num_classes, num_classes): row = true class, column = predicted class.
+
+    `x` is one tensor or a tuple of the network's inputs; with one class per step (y (N, T)) every
+    real step counts once and padded steps (IGNORE_INDEX) not at all.
+    """
     with evaluating(model):
-        predicted = predicted_classes(loss, forward(model, x)).numpy()
+        predicted = predicted_classes(loss, forward(model, x)).numpy().reshape(-1)
     true = np.asarray(y.cpu(), dtype=np.int64).reshape(-1)
-    counts = np.bincount(true * num_classes + predicted, minlength=num_classes * num_classes)
+    real = true != IGNORE_INDEX
+    counts = np.bincount(true[real] * num_classes + predicted[real], minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes)
 
 

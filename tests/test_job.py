@@ -149,7 +149,12 @@ def test_train_command_writes_metrics_checkpoint_and_summary(tmp_path, capsys):
 
 
 def test_train_command_rejects_a_network_without_data(tmp_path, capsys):
-    assert main(["train", "seq2seq", "--out", str(tmp_path)]) == 2
+    raw = {**PRESETS["playground"].document, "data": None}  # valid without data: the input's shape is set
+    raw["network"] = {**raw["network"], "nodes": [
+        {**n, "params": {**n["params"], "shape": [2]}} if n["type"] == "input" else n for n in raw["network"]["nodes"]]}
+    path = tmp_path / "no_data.json"
+    path.write_text(json.dumps(raw))
+    assert main(["train", str(path), "--out", str(tmp_path)]) == 2
     assert "no dataset is chosen" in capsys.readouterr().err
 
 

@@ -109,7 +109,7 @@ def test_deleting_a_merge_passes_its_first_input_on_and_names_the_open_branch():
     assert set(problems) == {"dense2", "dense3"}
     assert all("does not lead to the output:" in m and "output output" not in m for m in problems.values())
     joined = remove_node(PRESETS["seq2seq"].load(), "join")  # Concat(attention, decoder)
-    assert ("attention", "output", 0) in edges_of(joined) and validate(joined).ok
+    assert ("attention", "combine", 0) in edges_of(joined) and validate(joined).ok
 
 
 def test_deleting_an_input_leaves_its_targets_open():

@@ -19,8 +19,18 @@ EXPECTED_PARAMETERS = {
     "lenet": (1 * 6 * 9 + 6) + (6 * 16 * 9 + 16) + (16 * 2 * 2 * 32 + 32) + (32 * 10 + 10),  # 3350
     "residual": (2 * 16 + 16) + 2 * (16 * 16 + 16) + (16 * 2 + 2),  # 626
     "lstm": 4 * (8 * 32 + 32 * 32 + 2 * 32) + (32 * 10 + 10),  # 5706
-    # 2 embeddings, 2 LSTMs, attention (q, k, v, out projections with biases), output on 64 features
-    "seq2seq": 2 * 16 * 32 + 2 * 4 * (32 * 32 + 32 * 32 + 2 * 32) + 4 * (32 * 32 + 32) + (64 * 16 + 16),
+    # date_translation: 45 source and 15 target tokens. Embeddings, a bidirectional LSTM encoder (2 x 32),
+    # an LSTM decoder (64), attention (q, k, v, out projections with biases), Dense 128 -> 64, output
+    "seq2seq": 45 * 32 + 15 * 32 + 2 * 4 * (32 * 32 + 32 * 32 + 2 * 32) + 4 * (32 * 64 + 64 * 64 + 2 * 64)
+    + 4 * (64 * 64 + 64) + (128 * 64 + 64) + (64 * 15 + 15),  # 69,775
+    # slot_filling: 139 words, 4 tags, 16 steps
+    "lstm_slot_filler": 139 * 32 + 4 * (32 * 64 + 64 * 64 + 2 * 64) + (64 * 4 + 4),  # 29,796
+    "gru_tagger": 139 * 32 + 2 * 3 * (32 * 32 + 32 * 32 + 2 * 32) + (64 * 4 + 4),  # 17,380
+    # embedding, learned positions, attention, 2 LayerNorms, feed-forward 64 -> 128 -> 64, output
+    "transformer_tagger": 139 * 64 + 16 * 64 + 4 * (64 * 64 + 64) + 2 * 2 * 64 + (64 * 128 + 128)
+    + (128 * 64 + 64) + (64 * 4 + 4),  # 43,652
+    "parity_rnn": (1 * 32 + 32 * 32 + 2 * 32) + (32 * 2 + 2),  # 1,186
+    "parity_lstm": 4 * (1 * 32 + 32 * 32 + 2 * 32) + (32 * 2 + 2),  # 4,546
     "autoencoder": (64 * 32 + 32) + (32 * 2 + 2) + (2 * 32 + 32) + (32 * 64 + 64),  # 4354
 }
 
@@ -237,7 +247,7 @@ def test_heads_must_divide_features():
     node(raw, "attention")["params"]["num_heads"] = 3
     problem = only_problem(raw)
     assert (problem.check, problem.node) == ("shape", "attention")
-    assert "32 features cannot be split into 3 heads" in problem.message
+    assert "64 features cannot be split into 3 heads" in problem.message
 
 
 def test_token_ids_fed_to_dense_ask_for_an_embedding():
@@ -290,7 +300,8 @@ def test_duplicated_slot_on_concat():
 
 def test_cross_attention_with_one_input():
     raw = preset("seq2seq")
-    raw["network"]["edges"] = [e for e in edges(raw) if not (e["source"] == "encoder" and e["target"] == "attention")]
+    raw["network"]["edges"] = [e for e in edges(raw) if not (e["source"] in ("encoder", "source")
+                                                            and e["target"] == "attention")]
     report = validate(load_document(raw))
     assert ("arity", "attention") in [(p.check, p.node) for p in report.problems]
     assert any("needs 2 inputs but has 1" in p.message for p in report.problems)

@@ -42,7 +42,7 @@ def fixed_batch(setup, size: int = 256, seed: int = 0, split: str = "train") -> 
         raise ValueError(f"the {split} split is empty: pick another split or use more examples")
     rows = torch.randperm(len(part), generator=torch.Generator().manual_seed(seed))[:size]
     rows = rows.to(part.x.device)
-    return Batch((part.x[rows],), part.t[rows], setup.loss)
+    return Batch(tuple(tensor[rows] for tensor in part.inputs), part.t[rows], setup.loss)  # every input, same rows
 
 
 def batch_loss(model: nn.Module, batch: Batch) -> torch.Tensor:

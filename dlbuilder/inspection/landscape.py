@@ -73,8 +73,9 @@ class LossProbe:
     """
 
     def __init__(self, model: nn.Module, x: torch.Tensor, t: torch.Tensor, loss_fn: nn.Module, loss: str,
-                 batched: bool = True):
+                 batched: bool = True, more_x: tuple[torch.Tensor, ...] = ()):
         self.model, self.x, self.t, self.loss_fn, self.loss = model, x, t, loss_fn, loss
+        self.more_x = tuple(more_x)  # the network's further inputs (seq2seq: decoder input), rows as x
         named = list(model.named_parameters())
         self.names = [name for name, _ in named]
         self.shapes = [p.shape for _, p in named]
@@ -93,7 +94,7 @@ class LossProbe:
     def copy(self) -> LossProbe:
         """A probe of a deep copy of the model (same data, same chosen method): for a background
         thread, while the page keeps using this one."""
-        twin = LossProbe(copy.deepcopy(self.model), self.x, self.t, self.loss_fn, self.loss)
+        twin = LossProbe(copy.deepcopy(self.model), self.x, self.t, self.loss_fn, self.loss, more_x=self.more_x)
         twin.method = self.method
         return twin
 
@@ -151,7 +152,7 @@ class LossProbe:
         return {name: piece.view(shape) for name, piece, shape in zip(self.names, pieces, self.shapes)}
 
     def _loss_at(self, flat: torch.Tensor) -> torch.Tensor:
-        prediction = functional_call(self.model, self._parameters(flat), (self.x,))
+        prediction = functional_call(self.model, self._parameters(flat), (self.x, *self.more_x))
         return compute_loss(self.loss_fn, self.loss, prediction, self.t)
 
     def _batched(self, weights: torch.Tensor) -> np.ndarray:
@@ -170,7 +171,8 @@ class LossProbe:
             for flat in weights:
                 for parameter, piece in zip(parameters, torch.split(flat, self.sizes)):
                     parameter.data = piece.view_as(parameter)
-                prediction = torch.cat([self.model(self.x[s:s + chunk]) for s in range(0, len(self.x), chunk)])
+                prediction = torch.cat([self.model(self.x[s:s + chunk], *(m[s:s + chunk] for m in self.more_x))
+                                        for s in range(0, len(self.x), chunk)])
                 losses.append(compute_loss(self.loss_fn, self.loss, prediction, self.t))
         finally:
             for parameter, data in zip(parameters, saved):
@@ -183,7 +185,8 @@ def evaluation_probe(setup, examples: int = EXAMPLES, split: str = "train", batc
     data = setup.splits[split]
     if len(data) == 0:
         raise ValueError(f"the {split} split is empty: choose another split for the landscape")
-    return LossProbe(setup.model, data.x[:examples], data.t[:examples], setup.loss_fn, setup.loss, batched)
+    return LossProbe(setup.model, data.x[:examples], data.t[:examples], setup.loss_fn, setup.loss, batched,
+                     more_x=tuple(m[:examples] for m in data.more_x))
 
 
 def flat_weights(model: nn.Module) -> torch.Tensor:

@@ -51,7 +51,7 @@ def _check_heads(features: int, heads: int) -> None:
                          f"pick num_heads dividing {features}")
 
 
-def _check_padding_tokens(tokens: TensorSpec, slot: int, steps: int, what: str) -> None:
+def check_padding_tokens(tokens: TensorSpec, slot: int, steps: int, what: str) -> None:
     """The optional last input: the token ids (length `steps`) whose padding (id 0) is ignored."""
     if tokens.dtype != "long":
         raise ShapeError(f"input {slot} is the padding mask and must be token ids, not {tokens.describe()}: "
@@ -66,7 +66,7 @@ def infer_self_attention(params: dict, inputs: list[TensorSpec], ctx: ShapeConte
     require_rank(spec, (2,), "a sequence (T,F)", SEQUENCE_FIX)
     _check_heads(spec.shape[1], params["num_heads"])
     if len(inputs) == 2:
-        _check_padding_tokens(inputs[1], 2, spec.shape[0], "sequence")
+        check_padding_tokens(inputs[1], 2, spec.shape[0], "sequence")
     return spec
 
 
@@ -90,7 +90,7 @@ def infer_cross_attention(params: dict, inputs: list[TensorSpec], ctx: ShapeCont
     require_rank(memory, (2,), "a memory sequence (S,F) on input 2", SEQUENCE_FIX)
     _check_heads(query.shape[1], params["num_heads"])
     if len(inputs) == 3:
-        _check_padding_tokens(inputs[2], 3, memory.shape[0], "memory")
+        check_padding_tokens(inputs[2], 3, memory.shape[0], "memory")
     return query
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dlbuilder import modules
+from dlbuilder.layers.attention import check_padding_tokens
 from dlbuilder.layers.base import LayerType, ShapeContext
 from dlbuilder.layers.recipe import Call
 from dlbuilder.params import Param
@@ -12,8 +13,10 @@ SEQUENCE_FIX = "feed it a sequence (T,F), e.g. from an Embedding or an Input of 
 
 
 def infer_recurrent(params: dict, inputs: list[TensorSpec], ctx: ShapeContext) -> TensorSpec:
-    (spec,) = inputs
+    spec = inputs[0]
     require_rank(spec, (2,), "a sequence (T,F)", SEQUENCE_FIX)
+    if len(inputs) == 2:  # the token ids the sequence came from: padding (id 0) is skipped
+        check_padding_tokens(inputs[1], 2, spec.shape[0], "sequence")
     features = params["hidden_size"] * (2 if params["bidirectional"] else 1)
     return TensorSpec((spec.shape[0], features) if params["return_sequences"] else (features,))
 
@@ -49,8 +52,11 @@ DOCS = {
     "gru": "Gated recurrent unit: an LSTM with fewer gates.",
 }
 
+PADDING_DOC = " Optional input 2: the token ids, so padding (id 0) is skipped in both directions."
+
 RECURRENT_LAYERS = {
-    cell: LayerType(cell, cell.upper(), "recurrent", DOCS[cell], params=_params_for(cell),
-                    infer=infer_recurrent, recipe=_recipe_for(cell), width_params=("hidden_size",))
+    cell: LayerType(cell, cell.upper(), "recurrent", DOCS[cell] + PADDING_DOC, params=_params_for(cell),
+                    infer=infer_recurrent, recipe=_recipe_for(cell), width_params=("hidden_size",),
+                    max_inputs=2)
     for cell in ("rnn", "lstm", "gru")
 }

@@ -94,6 +94,9 @@ def draw_bar(trainer: Trainer, total: int) -> None:
 def write_metrics_csv(path: Path, epochs: list[EpochRecord]) -> None:
     columns = ["epoch", "step", "train_loss", "val_loss", "test_loss", "train_metric", "val_metric",
                "test_metric", "learning_rate", "examples_per_second", "seconds"]
+    sequences = ["train_sequence_metric", "val_sequence_metric", "test_sequence_metric", "decoded_sequence_metric"]
+    # per-step targets (tagging, seq2seq) add their exact-match columns; other runs keep the same file
+    columns += [c for c in sequences if any(getattr(record, c) is not None for record in epochs)]
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from dlbuilder.training.losses import compute_loss, predicted_classes, r_squared
+from dlbuilder.training.sequence_metrics import sequence_accuracy, token_accuracy
 
 CHUNK = 2048  # examples per forward pass while scoring, at most
 # Values one scoring forward pass may hold (float32: 256 MB). A network of 2 M values per
@@ -19,6 +20,9 @@ EVAL_VALUES = 64 * 1024 ** 2
 class Score:
     loss: float
     metric: float | None  # accuracy (classification) or R² (regression, reconstruction)
+    # Per-step class targets (tagging, seq2seq): share of whole sequences right at every real step
+    # (with teacher forcing for seq2seq); `metric` is then the token accuracy over real steps.
+    sequence_metric: float | None = None
 
 
 def chunk_size(model: nn.Module) -> int:
@@ -28,32 +32,42 @@ def chunk_size(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, autocast=None, chunk: int | None = None) -> torch.Tensor:
-    """The model's outputs for `x` in eval mode, in memory-bounded chunks (restores train mode)."""
+def predict(model: nn.Module, x, autocast=None, chunk: int | None = None) -> torch.Tensor:
+    """The model's outputs in eval mode, in memory-bounded chunks (restores train mode).
+
+    `x` is one tensor, or a tuple with one tensor per network input (seq2seq: source, decoder
+    input); every input is cut with the same rows.
+    """
     chunk = chunk or chunk_size(model)
+    inputs = (x,) if isinstance(x, torch.Tensor) else tuple(x)
     was_training = model.training
     model.eval()
     try:
         outputs = []
-        for start in range(0, len(x), chunk):
+        for start in range(0, len(inputs[0]), chunk):
             with autocast() if autocast else torch.autocast("cpu", enabled=False):
-                outputs.append(model(x[start:start + chunk]).float())
+                outputs.append(model(*(part[start:start + chunk] for part in inputs)).float())
         return torch.cat(outputs)
     finally:
         model.train(was_training)
 
 
 def evaluate(setup, split) -> Score:
-    """Mean loss and metric of the model on one split (an empty split gives NaN)."""
+    """Mean loss and metric of the model on one split (an empty split gives NaN).
+
+    Per-step class targets (y of shape (N, T), IGNORE_INDEX at padding) score token accuracy over
+    real steps and, as `sequence_metric`, the share of sequences right at every step.
+    """
     if len(split) == 0:
         return Score(float("nan"), None)
-    prediction = predict(setup.model, split.x, setup.autocast)
+    prediction = predict(setup.model, split.inputs if split.more_x else split.x, setup.autocast)
     loss = float(compute_loss(setup.loss_fn, setup.loss, prediction, split.t))
-    if setup.problem == "classification":
-        metric = float((predicted_classes(setup.loss, prediction) == split.y).float().mean())
-    else:
-        metric = r_squared(prediction, split.t)
-    return Score(loss, metric)
+    if setup.problem != "classification":
+        return Score(loss, r_squared(prediction, split.t))
+    predicted = predicted_classes(setup.loss, prediction)
+    if split.y.dim() == 2:  # one class per step
+        return Score(loss, token_accuracy(predicted, split.y), sequence_accuracy(predicted, split.y))
+    return Score(loss, float((predicted == split.y).float().mean()))
 
 
 def layer_norms(model: nn.Module) -> tuple[dict[str, float], dict[str, float]]:

@@ -45,7 +45,10 @@ def build(document: Document, setup) -> "NumpyChain | None":
             or setup.loss not in LOSSES or setup.problem == "reconstruction"):
         return None
     order = _chain(document)
-    if order is None or setup.splits["train"].x.dim() != 2:
+    train = setup.splits["train"]
+    # one float input of vectors and one target per example (token ids and per-step tags need torch)
+    if order is None or train.x.dim() != 2 or not train.x.is_floating_point() or train.more_x \
+            or (setup.problem == "classification" and train.y.dim() != 1):
         return None
     layers = []
     for node_id in order[1:]:

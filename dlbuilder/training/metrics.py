@@ -35,6 +35,16 @@ class EpochRecord:
     # Scored only when there is no validation split (as in Playground); None otherwise
     test_loss: float | None = None
     test_metric: float | None = None
+    # Per-step class targets (tagging, seq2seq): the metric fields above are token accuracy over real
+    # (unpadded) steps; these are the share of whole sequences right at every step (exact match),
+    # with teacher forcing for seq2seq. None for other data.
+    train_sequence_metric: float | None = None
+    val_sequence_metric: float | None = None
+    test_sequence_metric: float | None = None
+    # Seq2seq only: exact match of greedy decoding (the model reads its own outputs, as when it
+    # translates something new) on up to DECODE_EVAL_LIMIT examples of the held-out split the
+    # record shows (validation, else test).
+    decoded_sequence_metric: float | None = None
 
 
 Record = TypeVar("Record")

@@ -15,6 +15,7 @@ import torch
 
 from dlbuilder.document import Document
 from dlbuilder.training import fastpath
+from dlbuilder.training.decoding import DECODE_EVAL_LIMIT, decoded_accuracy
 from dlbuilder.training.evaluation import evaluate, layer_norms
 from dlbuilder.training.losses import compute_loss
 from dlbuilder.training.metrics import EpochRecord, MetricsStream, StepRecord
@@ -52,6 +53,7 @@ class Trainer:
         self._generator = torch.Generator().manual_seed(document.seed)
         self._position = self.num_train  # forces a shuffle on the first step
         self._pending: list[torch.Tensor] = []
+        self._more: tuple[torch.Tensor, ...] = ()  # this epoch's further inputs, shuffled like x
         # Losses reach Python in groups: per-step locking and .tolist() cost ~2% of a tiny net's step,
         # and on a GPU every .item() waits for the device. Epoch ends and pauses flush too.
         self._flush_every = 10 if s.device.type == "cpu" else 50
@@ -72,6 +74,9 @@ class Trainer:
         end = self._position + self.batch_size
         if self._fast is not None:
             loss = self._fast.update(self._position, end)
+        elif self._more:  # further inputs (seq2seq's decoder input), cut with the same rows
+            more = tuple(m[self._position:end] for m in self._more)
+            loss = self._update(self._x[self._position:end], self._t[self._position:end], more).detach()
         else:
             loss = self._update(self._x[self._position:end], self._t[self._position:end]).detach()
         self._epoch_examples += min(end, self.num_train) - self._position
@@ -96,16 +101,17 @@ class Trainer:
         else:
             order = order.to(self.setup.device)
             self._x, self._t = train.x[order], train.t[order]
+            self._more = tuple(m[order] for m in train.more_x)
         self._position = 0
         self._epoch_examples = 0
         self._epoch_started = self._train_seconds
 
-    def _update(self, xb: torch.Tensor, tb: torch.Tensor) -> torch.Tensor:
+    def _update(self, xb: torch.Tensor, tb: torch.Tensor, more: tuple[torch.Tensor, ...] = ()) -> torch.Tensor:
         s = self.setup
         if not s.model.training:  # walking every module costs ~5% of a tiny net's step
             s.model.train()
         with s.autocast():
-            loss = compute_loss(s.loss_fn, s.loss, s.model(xb), tb)
+            loss = compute_loss(s.loss_fn, s.loss, s.model(xb, *more), tb)
         total = loss + s.penalty() if s.has_penalty else loss
         s.optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -160,6 +166,7 @@ class Trainer:
         if not math.isfinite(train.loss):
             self._diverged(self.step_count)
         weights, grads = layer_norms(s.model)
+        held_out = s.splits["val"] if val else s.splits["test_eval"]
         record = EpochRecord(
             epoch=epoch, step=self.step_count, train_loss=train.loss,
             val_loss=val.loss if val else None, train_metric=train.metric,
@@ -167,7 +174,10 @@ class Trainer:
             test_loss=test.loss if test else None, test_metric=test.metric if test else None,
             learning_rate=s.optimizer.param_groups[0]["lr"],
             examples_per_second=self._epoch_examples / seconds if seconds > 0 else 0.0,
-            seconds=time.perf_counter() - self._started, weight_norms=weights, grad_norms=grads)
+            seconds=time.perf_counter() - self._started, weight_norms=weights, grad_norms=grads,
+            train_sequence_metric=train.sequence_metric, val_sequence_metric=val.sequence_metric if val else None,
+            test_sequence_metric=test.sequence_metric if test else None,
+            decoded_sequence_metric=decoded_accuracy(s, held_out, DECODE_EVAL_LIMIT))
         self.metrics.add_epoch(record)
         self.epoch = epoch
         # Early stopping and schedules watch validation loss (training loss without a validation
@@ -193,7 +203,11 @@ class Trainer:
         s = self.setup
         test = evaluate(s, s.splits["test"]) if len(s.splits["test"]) else None
         train = evaluate(s, s.splits["train_eval"])
-        return {"train_loss": train.loss, "train_metric": train.metric,
-                "test_loss": test.loss if test else None, "test_metric": test.metric if test else None,
-                "metric_name": s.metric_name}
+        results = {"train_loss": train.loss, "train_metric": train.metric,
+                   "test_loss": test.loss if test else None, "test_metric": test.metric if test else None,
+                   "metric_name": s.metric_name}
+        if train.sequence_metric is not None:  # per-step targets: whole sequences right (exact match)
+            results["test_sequence_metric"] = test.sequence_metric if test else None
+            results["test_decoded_metric"] = decoded_accuracy(s, s.splits["test"])  # seq2seq: greedy
+        return results
 

@@ -13,6 +13,8 @@ from dlbuilder.params import check_params
 from dlbuilder.training.settings import TRAINING_PARAMS
 from dlbuilder.validation.report import Problem, ValidationReport
 
+MASKED_LAYERS = ("self_attention", "cross_attention", "rnn", "lstm", "gru")  # last slot: token ids to mask
+
 
 def check_node_count(document: Document, report: ValidationReport, limits: ResourceLimits) -> None:
     if len(document.nodes) > limits.max_nodes:
@@ -125,7 +127,7 @@ def check_arity(document: Document, report: ValidationReport, limits: ResourceLi
                                            "connect a layer into it"))
         elif layer.max_inputs is not None and count > layer.max_inputs:
             fix = ("delete the extra edge (the last slot is only for the token Input whose padding to mask)"
-                   if layer.name in ("self_attention", "cross_attention") else "merge them first with Add or Concat")
+                   if layer.name in MASKED_LAYERS else "merge them first with Add or Concat")
             report.problems.append(Problem("arity", node.id, f"{layer.title} takes {layer.max_inputs} "
                                            f"input(s) but has {count}: {fix}"))
         elif sorted(e.slot for e in incoming) != list(range(count)):
