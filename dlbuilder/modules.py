@@ -114,17 +114,13 @@ class Recurrent(nn.Module):
         self.directions = 2 if bidirectional else 1
 
     def forward(self, x, tokens=None):
-        if tokens is not None:
-            return self._packed(x, tokens)
-        outputs, state = self.rnn(x)  # outputs (B, T, H*D)
+        outputs, state = self.steps(x, tokens)
         return outputs if self.return_sequences else self._last(state)
 
-    def _last(self, state):
-        hidden = state[0] if isinstance(state, tuple) else state  # (layers*D, B, H)
-        last = hidden[-self.directions:]  # the top layer, each direction
-        return torch.cat(list(last), dim=-1)  # (B, H*D)
-
-    def _packed(self, x, tokens):
+    def steps(self, x, tokens=None):
+        """(every step's top-layer output (B, T, H*D), the final state), whatever return_sequences says."""
+        if tokens is None:
+            return self.rnn(x)
         real = tokens != self.PAD_ID  # (B, T); real steps are one block, padding before or after it
         steps = x.shape[1]
         lengths = real.sum(dim=1).clamp_min(1)  # an all-padding row is read as its first step
@@ -133,11 +129,14 @@ class Recurrent(nn.Module):
         x = x.gather(1, order.unsqueeze(-1).expand_as(x))
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         outputs, state = self.rnn(packed)
-        if not self.return_sequences:
-            return self._last(state)
         outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=steps)
         back = (torch.arange(steps, device=x.device) - start.unsqueeze(1)) % steps  # each step to its place
-        return outputs.gather(1, back.unsqueeze(-1).expand(-1, -1, outputs.shape[-1]))
+        return outputs.gather(1, back.unsqueeze(-1).expand(-1, -1, outputs.shape[-1])), state
+
+    def _last(self, state):
+        hidden = state[0] if isinstance(state, tuple) else state  # (layers*D, B, H)
+        last = hidden[-self.directions:]  # the top layer, each direction
+        return torch.cat(list(last), dim=-1)  # (B, H*D)
 
     def extra_repr(self):
         return f"return_sequences={self.return_sequences}"

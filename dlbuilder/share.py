@@ -128,6 +128,27 @@ def decode_document(text: str) -> Document:
                              "ask for a new link") from None
 
 
+def pack_json(raw: dict) -> str:
+    """Any plain dict packed like a document link (version tag, ".", base64url(zlib(JSON))): lesson links."""
+    packed = zlib.compress(json.dumps(raw, separators=(",", ":")).encode("utf-8"), 9)
+    return f"{LINK_VERSION}.{base64.urlsafe_b64encode(packed).decode('ascii').rstrip('=')}"
+
+
+def unpack_json(text: str, what: str = "link") -> Any:
+    """The dict `pack_json` packed, with the same bounds as a share link; ShareLinkError otherwise."""
+    damaged = f"this {what} is damaged or incomplete: copy the whole link again"
+    if not isinstance(text, str) or len(text) > MAX_LINK_CHARS:
+        raise ShareLinkError(f"this {what} is not text of at most {MAX_LINK_CHARS:,} characters: share a file instead")
+    version, dot, payload = text.strip().partition(".")
+    if not dot or version != LINK_VERSION:
+        raise ShareLinkError(damaged)
+    data = _unpack(payload)  # bounded: refuses bad characters and decompression bombs
+    try:
+        return parse_json(data.decode("utf-8"))
+    except (UnicodeDecodeError, DocumentError):
+        raise ShareLinkError(damaged) from None
+
+
 def _refuse_newer(raw: Any) -> None:
     version = raw.get("schema_version") if isinstance(raw, dict) else None
     if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:

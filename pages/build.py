@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dlbuilder.ui import build_panels, flow, guard, session, takeaway
+from dlbuilder.ui import build_panels, flow, guard, lessons, session, takeaway
 
 session.ensure_app_navigation()
 
@@ -12,6 +12,7 @@ selected = session.selected()
 
 st.title("Build a network")
 session.show_notice()
+lessons.lesson_box("build")
 build_panels.toolbar(document)
 
 with st.sidebar:

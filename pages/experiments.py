@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from dlbuilder.ui import background, experiment_results, experiments, guard, session
+from dlbuilder.ui import background, experiment_results, experiments, guard, lessons, session
 
 session.ensure_app_navigation()
 st.title("Experiments")
 session.show_notice()
+lessons.lesson_box("experiments")
 experiments.source_from_link()
 with guard.guarded("Reload the page, or pick another sweep."):
     experiments.sweep_form()

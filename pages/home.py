@@ -20,6 +20,7 @@ st.markdown(
     "activation maximisation, adversarial examples, weight and gradient histograms, a gradient check.\n"
     "4. **Share** — the address bar always holds a link that reopens the whole setup."
 )
+st.page_link("pages/lessons.py", label="Teaching? Open a ready-made lesson", icon=":material/school:")
 st.page_link("pages/build.py", label="Open the Build page", icon=":material/account_tree:")
 st.page_link("pages/train.py", label="Open the Train page", icon=":material/monitoring:")
 st.page_link("pages/inspect.py", label="Open the Inspect page", icon=":material/search:")

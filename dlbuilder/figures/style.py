@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -88,14 +90,68 @@ def base_layout(height: int = HEIGHT, uirevision: str = "figure", x_title: str =
         "xaxis": axis(x_title), "yaxis": axis(y_title)}
 
 
-def build_figure(traces: list[dict], layout: dict) -> go.Figure:
+def build_figure(traces: list[dict], layout: dict, frames: list[dict] | None = None) -> go.Figure:
     """Wrap plain trace and layout dicts in a Figure once, without plotly's validation.
 
     Building through the object API (update_layout, add_trace, add_vline) cost 20-40 ms per
     figure, validating and deep-copying every property; this costs a few ms. Our builders make
     valid figures: tests/test_figures.py rebuilds each one with validation on to prove it.
+    Under projector mode (`set_scale_source`) fonts, lines, markers and the height grow.
     """
-    return go.Figure({"data": traces, "layout": layout}, _validate=False)
+    scale = _scale_source()
+    if scale != 1.0:
+        traces, layout = [scaled(trace, "trace", scale) for trace in traces], scaled(layout, "layout", scale)
+        frames = [{**frame, "data": [scaled(t, "trace", scale) for t in frame.get("data", [])]}
+                  for frame in frames or []]
+    figure = {"data": traces, "layout": layout}
+    if frames:
+        figure["frames"] = frames
+    return go.Figure(figure, _validate=False)
+
+
+# -- projector mode: one scale for every figure a viewer sees ------------------------------------------
+
+def _no_scale() -> float:
+    return 1.0
+
+
+_scale_source: Callable[[], float] = _no_scale
+
+
+def set_scale_source(source: Callable[[], float] | None) -> None:
+    """Let the UI say how large the current viewer wants figures (1 = as designed; None resets).
+
+    The engine never knows about sessions: the UI registers a function that reads the viewer's
+    projector switch, and every figure built through `build_figure` asks it once.
+    """
+    global _scale_source  # noqa: PLW0603 (one hook, set once by the UI)
+    _scale_source = source or _no_scale
+
+
+def scaled(value: Any, key: str, scale: float) -> Any:
+    """A copy of a figure part with font sizes x scale (legends x (1 + (scale-1)/2)), line widths and marker
+    sizes x (1 + (scale-1)/2), margins x scale and the layout's height x (1 + (scale-1)*0.8); data arrays are
+    shared, never copied."""
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], dict):
+        return [scaled(item, key, scale) for item in value]  # annotations, shapes
+    if not isinstance(value, dict):
+        return value
+    thicker, taller = 1 + (scale - 1) / 2, 1 + (scale - 1) * 0.8
+    result = {}
+    for name, item in value.items():
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            if name == "size" and key.endswith("font"):
+                item = item * scale
+            elif (name == "size" and key == "marker") or (name == "width" and key == "line"):
+                item = item * thicker
+            elif key == "margin" and name in ("l", "r", "t", "b"):
+                item = item * scale
+            elif key == "layout" and name == "height":
+                item = round(item * taller)
+        elif isinstance(item, (dict, list, tuple)):  # a legend grows less: it must stay beside the plot
+            item = scaled(item, name, thicker if name == "legend" else scale)
+        result[name] = item
+    return result
 
 
 def equal_axes(layout: dict, x_range, y_range) -> None:

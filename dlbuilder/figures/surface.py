@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dlbuilder.figures.style import (FONT_SIZE, GRID_COLOUR, LINE_WIDTH, MARKER_SIZE, MARGIN, base_layout,
-                                     downsample, equal_axes)
+                                     build_figure, downsample, equal_axes)
 
 # dark (low loss: the valley) to pale, so the coloured paths stand out on a projector
 LOSS_SCALE = [[0.0, "#08306b"], [0.15, "#2171b5"], [0.4, "#6baed6"], [0.7, "#c6dbef"], [1.0, "#f7fbff"]]
@@ -149,7 +149,7 @@ def contour_figure(surface, paths: Sequence = (), step: int | None = None, anima
     figure_dict = {"data": [contour, optimum, *_all_path_traces(paths, start_step)], "layout": layout}
     if animate and paths:
         _add_replay(figure_dict, paths, 2, start_step)
-    return go.Figure(figure_dict, _validate=False)
+    return build_figure(figure_dict["data"], figure_dict["layout"], figure_dict.get("frames"))
 
 
 def _axis_3d(title: str, values) -> dict:
@@ -186,4 +186,4 @@ def surface_figure(surface, paths: Sequence = (), step: int | None = None, anima
     figure_dict = {"data": [bowl, optimum, *_all_path_traces(paths, start_step, surface, lift)], "layout": layout}
     if animate and paths:
         _add_replay(figure_dict, paths, 2, start_step, surface, lift)
-    return go.Figure(figure_dict, _validate=False)
+    return build_figure(figure_dict["data"], figure_dict["layout"], figure_dict.get("frames"))

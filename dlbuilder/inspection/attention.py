@@ -142,8 +142,8 @@ def hidden_states(model: GraphModel, inputs, node: str) -> np.ndarray:
     module = _recurrent(model, node)
     batch = example_batch(model, inputs)
     kept = []
-    # the inner nn.RNN/LSTM/GRU returns every step even when the node returns only the last one
-    handle = module.rnn.register_forward_hook(lambda _, args, output: kept.append(output[0].detach()))
+    # every step, even when the node passes on only the last one (and with padding skipped, as the node does)
+    handle = module.register_forward_hook(lambda _, args, output: kept.append(module.steps(*args)[0].detach()))
     try:
         with evaluating(model):
             model(*batch)

@@ -28,24 +28,27 @@ def _commit_and_restart(document: Document) -> None:
         jobs.start(document)
 
 
-def data_panel(document: Document) -> None:
-    """Dataset choice and its settings (noise, split, input features)."""
+def data_panel(document: Document, shown: set[str] | None = None) -> None:
+    """Dataset choice and its settings (noise, split, input features); only those in `shown` if given
+    (projector mode: the settings a lesson uses)."""
     names = list(DATASETS)
     current = document.data.name if document.data else None
-    st.session_state["dlb_train_dataset"] = current
-    st.selectbox("Dataset", names, index=None, key="dlb_train_dataset", placeholder="Choose a dataset…",
-                 format_func=lambda n: f"{DATASETS[n].title} ({DATASETS[n].category})",
-                 on_change=_choose_dataset)
+    if shown is None or "dataset" in shown or current is None:
+        st.session_state["dlb_train_dataset"] = current
+        st.selectbox("Dataset", names, index=None, key="dlb_train_dataset", placeholder="Choose a dataset…",
+                     format_func=lambda n: f"{DATASETS[n].title} ({DATASETS[n].category})",
+                     on_change=_choose_dataset)
     if document.data is None:
         return
     spec = DATASETS[document.data.name]
-    st.caption(spec.doc)
+    if shown is None:
+        st.caption(spec.doc)
     if spec.name == "csv":
         _csv_upload(document)
     values = {}
     for param in spec.params:
-        if param.name == "file":
-            values[param.name] = document.data.params.get(param.name, "")
+        if param.name == "file" or (shown is not None and param.name not in shown):
+            values[param.name] = document.data.params.get(param.name, param.default)
             continue
         values[param.name] = param_input(param, document.data.params.get(param.name), slider=param.name in
                                          SLIDER_DATA_PARAMS, key=f"dlb_data_{param.name}_{session.revision()}")
@@ -59,17 +62,21 @@ def _choose_dataset() -> None:
     _commit_and_restart(set_dataset(session.document(), st.session_state["dlb_train_dataset"]))
 
 
-def settings_panel(document: Document) -> None:
-    """Loss, optimizer, schedule, batches, regularisation, early stopping, device, seed."""
+def settings_panel(document: Document, shown: set[str] | None = None) -> None:
+    """Loss, optimizer, schedule, batches, regularisation, early stopping, device, seed; only those in
+    `shown` if given (projector mode: the settings a lesson uses), each group then open."""
     settings = document.training
-    shown = relevant_settings(settings)
-    changed = dict(settings)
+    relevant = relevant_settings(settings) & (set(settings) if shown is None else shown)
+    changed, seed = dict(settings), document.seed
     for group, names in SETTING_GROUPS.items():
-        visible = [n for n in names if n in shown]
-        with st.expander(group, expanded=group in ("Loss and optimizer", "Batches and epochs")):
+        visible = [n for n in names if n in relevant]
+        with_seed = group == "Batches and epochs" and (shown is None or "seed" in shown)
+        if not visible and not with_seed:
+            continue
+        with st.expander(group, expanded=shown is not None or group in ("Loss and optimizer", "Batches and epochs")):
             for name in visible:
                 changed[name] = param_input(PARAMS[name], settings[name], key=f"dlb_set_{name}_{session.revision()}")
-            if group == "Batches and epochs":
+            if with_seed:
                 seed = st.number_input("seed", min_value=0, max_value=2**31 - 1, value=document.seed, step=1,
                                        key=f"dlb_seed_{session.revision()}",
                                        help="Same seed = same data, same first weights, same batches.")
