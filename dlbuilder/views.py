@@ -17,7 +17,10 @@ from dlbuilder.figures import (
 )
 from dlbuilder.figures.images import reconstruction_figure
 from dlbuilder.figures.previews import raw_points
+from dlbuilder.figures.sequence_tables import class_table, tagging_table, translation_table
 from dlbuilder.inspection.neurons import NeuronMaps, neuron_maps
+from dlbuilder.inspection.sequence_predictions import (SequencePredictions, TypedPrediction, background_class,
+                                                       predict_test_sequences, shown_examples)
 
 RECONSTRUCTED = 6  # test images shown beside their reconstructions: three rows of two pairs
 LIVE_RESOLUTION = 50  # grid cells per side while training (smaller figures, faster refresh)
@@ -83,3 +86,44 @@ def _reconstructions(model: nn.Module, bundle: DatasetBundle) -> dict[str, go.Fi
     rebuilt = probes.reconstructions(model, bundle.x_test, count=RECONSTRUCTED)
     figure = reconstruction_figure(rebuilt.inputs, rebuilt.outputs, rebuilt.errors, pairs_per_row=2)
     return {"Test images (left) and what the network rebuilt (right), with its mean squared error": figure}
+
+
+# -- sequences -------------------------------------------------------------------------------------------
+
+SEQUENCE_TITLES = {"tags": "Test sentences: predicted tags (mistakes in red)",
+                   "translation": "Test inputs: the model's output (wrong characters in red)",
+                   "class": "Test sequences: predicted class (mistakes in red)"}
+
+
+def sequence_predictions_view(model: nn.Module, bundle: DatasetBundle, loss: str, count: int) -> dict[str, go.Figure]:
+    """A table of `count` test sequences with predicted vs true tags, outputs or classes (empty for other data).
+
+    Seq2seq outputs are decoded greedily, as the model writes on its own (a few forward passes per step).
+    """
+    if bundle.info.display != "sequence" or len(bundle.x_test) == 0:
+        return {}
+    found = predict_test_sequences(model, bundle, shown_examples(bundle, count), loss)
+    return {SEQUENCE_TITLES[found.kind]: predictions_figure(found, background_class(bundle))}
+
+
+def predictions_figure(found: SequencePredictions, hidden_tag: str | None = None) -> go.Figure:
+    """The table that fits the predictions' kind; tag runs of `hidden_tag` are listed only when wrong."""
+    joiner = "" if found.level == "char" else " "
+    if found.kind == "tags":
+        return tagging_table(found.inputs, found.predicted, found.true, hidden_tag)
+    if found.kind == "translation":
+        return translation_table([joiner.join(row) for row in found.inputs], ["".join(row) for row in found.predicted],
+                                 ["".join(row) for row in found.true] if found.true is not None else None)
+    return class_table([joiner.join(row) for row in found.inputs], [row[0] for row in found.predicted],
+                       [row[0] for row in found.true] if found.true is not None else None)
+
+
+def typed_prediction_figure(found: TypedPrediction, hidden_tag: str | None = None) -> go.Figure:
+    """The student's own input as the model read it, with its tags, output or class (no truth to mark)."""
+    joiner = "" if found.level == "char" else " "
+    if found.kind == "tags":
+        return tagging_table([found.tokens], [found.predicted], hidden_tag=hidden_tag)
+    if found.kind == "translation":
+        output = "".join(found.predicted) + ("" if found.finished else " …")
+        return translation_table([joiner.join(found.tokens)], [output])
+    return class_table([joiner.join(found.tokens)], found.predicted)

@@ -2,11 +2,13 @@
 
 import streamlit as st
 
-from dlbuilder.ui import inspect_conv, inspect_landscape, inspect_panels, jobs, session
+from dlbuilder.ui import inspect_conv, inspect_landscape, inspect_panels, inspect_sequences, jobs, session
+from dlbuilder.ui import lessons  # the open lesson's box
 
 session.ensure_app_navigation()
 st.title("Inspect")
 session.show_notice()
+lessons.lesson_box("inspect")
 job = jobs.current()
 loaded = None
 if job is None:
@@ -20,7 +22,7 @@ else:
         if loaded is None:
             st.info("The job has no weights yet: wait for its first update, then press **Use the latest weights**.")
 
-tabs = inspect_panels.tabs(loaded)
+tabs = inspect_panels.tabs(loaded, lessons.inspect_tab())
 with tabs[inspect_panels.SURFACE], inspect_panels.panel("Reload the page."):
     inspect_panels.linear_surface_panel()
 if inspect_panels.LANDSCAPE in tabs:
@@ -29,6 +31,9 @@ if inspect_panels.LANDSCAPE in tabs:
 if inspect_panels.CONVOLUTION in tabs:
     with tabs[inspect_panels.CONVOLUTION]:
         inspect_conv.convolution_panel(*loaded)
+if inspect_panels.SEQUENCES in tabs:
+    with tabs[inspect_panels.SEQUENCES]:
+        inspect_sequences.sequences_panel(job, *loaded)
 if inspect_panels.WEIGHTS in tabs:
     with tabs[inspect_panels.WEIGHTS]:
         inspect_panels.weights_panel(job, *loaded)

@@ -25,11 +25,13 @@ from dlbuilder.inspection.distributions import (KINDS, HistogramRecorder, dead_r
 from dlbuilder.inspection.gradient_check import gradient_check, loss_objective
 from dlbuilder.inspection.linear_surface import (PRESET_DOCS, descend, learning_rate_presets, load_linear_problem,
                                                  loss_surface, race)
+from dlbuilder.inspection.sequence_predictions import sequence_reason
 from dlbuilder.training.job import JobHandle
 from dlbuilder.training.setup import Setup, prepare
 from dlbuilder.ui import background, guard, text
 
-SETUP = "state.inspect_setup"  # (job id, weights version, Setup holding a copy of the job's weights)
+# (job id, weights version, Setup holding a copy of the job's weights, whether copied after the job ended)
+SETUP = "state.inspect_setup"
 PRESSED = "state.inspect_pressed."  # + a button's key: pressed, not yet acted on
 RESULTS = "state.inspect_results"  # slot -> (arguments, result): each panel's last computation
 HISTORY_EPOCHS = 16  # weight snapshots replayed for the histograms over epochs
@@ -42,6 +44,7 @@ LANDSCAPE = "Loss landscape"
 CONVOLUTION = "Convolution"
 WEIGHTS = "Weights & gradients"
 BOTTLENECK = "Bottleneck"
+SEQUENCES = "Sequences"
 
 
 @contextmanager
@@ -72,17 +75,19 @@ def remembered(slot: str, arguments: tuple, compute):
 
 
 def inspection_setup(job: JobHandle) -> tuple[int, Setup] | None:
-    """(weights version, a CPU Setup whose model holds the job's weights); made once per job and refresh."""
+    """(weights version, a CPU Setup whose model holds the job's weights); made once per job and refresh,
+    and once more when a job that was still training then has ended (its final weights)."""
     cached = st.session_state.get(SETUP)
-    if cached is not None and cached[0] == job.id:
+    if cached is not None and cached[0] == job.id and (cached[3] or job.active):
         return cached[1], cached[2]
+    ended = not job.active  # asked before the copy: a job ending meanwhile gets reloaded next time
     state = job.state_dict()
     if state is None:  # the worker has not sent weights yet
         return None
     setup = prepare(job.document, device="cpu", bundle=job.bundle())
     setup.model.load_state_dict(state)
     version = (cached[1] + 1) if cached is not None else 0
-    st.session_state[SETUP] = (job.id, version, setup)
+    st.session_state[SETUP] = (job.id, version, setup, ended)
     return version, setup
 
 
@@ -91,9 +96,14 @@ def refresh_button(job: JobHandle) -> None:
     if clicked("Use the latest weights", "dlb_inspect_refresh",
                help="The views below use a copy of the weights taken when you opened this page or last "
                     "pressed this button; press it to see what training has changed since."):
-        cached = st.session_state.get(SETUP)
-        if cached is not None:
-            st.session_state[SETUP] = (None, cached[1], None)  # keep the version counting up
+        forget_weights()
+
+
+def forget_weights() -> None:
+    """Make the next `inspection_setup` copy the job's weights again."""
+    cached = st.session_state.get(SETUP)
+    if cached is not None:
+        st.session_state[SETUP] = (None, cached[1], None, False)  # keep the version counting up
 
 
 def availability(version: int, setup: Setup) -> dict[str, str | None]:
@@ -112,19 +122,22 @@ def availability(version: int, setup: Setup) -> dict[str, str | None]:
                 bottleneck = None
             except ValueError:
                 pass
-        return {CONVOLUTION: convolution, BOTTLENECK: bottleneck}
+        return {CONVOLUTION: convolution, BOTTLENECK: bottleneck,
+                SEQUENCES: sequence_reason(setup.model, setup.bundle)}
     return remembered("availability", (version,), reasons)
 
 
-def tabs(loaded: tuple[int, Setup] | None) -> dict:
-    """The tabs that apply to this network, by name; a one-line reason for each left out."""
+def tabs(loaded: tuple[int, Setup] | None, default: str | None = None) -> dict:
+    """The tabs that apply to this network, by name; a one-line reason for each left out.
+
+    `default`: the tab to open first (an open lesson's), when it applies."""
     reasons = availability(*loaded) if loaded else {}
-    order = [SURFACE] + ([] if loaded is None else [LANDSCAPE, CONVOLUTION, WEIGHTS, BOTTLENECK])
+    order = [SURFACE] + ([] if loaded is None else [LANDSCAPE, CONVOLUTION, SEQUENCES, WEIGHTS, BOTTLENECK])
     names = [name for name in order if reasons.get(name) is None]
     off = [f"{name}: {reason}" for name, reason in reasons.items() if reason is not None]
     if off:
         st.caption("Not shown for this network. " + " · ".join(off) + ".")
-    return dict(zip(names, st.tabs(names)))
+    return dict(zip(names, st.tabs(names, default=default if default in names else None)))
 
 
 # -- 1. the exact surface of y = w x + b ------------------------------------------------------------------

@@ -11,7 +11,7 @@ from dlbuilder.inspection.neurons import unit_choices
 from dlbuilder.training.job import JobHandle, JobSnapshot
 from dlbuilder.ui import jobs
 from dlbuilder.ui.text import plain
-from dlbuilder.views import model_views, neuron_view, shows_neurons
+from dlbuilder.views import model_views, neuron_view, sequence_predictions_view, shows_neurons
 
 STATUS_HINTS = {
     "diverged": ("error", "Lower the learning rate (÷10), or turn on gradient clipping, then Start again."),
@@ -23,6 +23,7 @@ STATUS_HINTS = {
 }
 REFRESH_SECONDS = 0.2  # 5 updates per second while training
 SLOW_REFRESH_SECONDS = 1.0
+LIVE_SEQUENCES = 4  # test sequences predicted once a second: a handful keeps the live loop fast
 PROBE = "state.probe_model"
 LAST_STATUS = "state.live_status"
 LOG_SCALE = "dlb_log_scale"
@@ -128,6 +129,7 @@ def _secondary_charts() -> None:
     if job is None:
         return
     _neurons(job)
+    _sequences(job)
     epochs = job.metrics.epochs()
     if not epochs:
         return
@@ -154,6 +156,19 @@ def _model_views(job: JobHandle) -> None:
     for index, (title, figure) in enumerate(figures.items()):
         st.markdown(f"**{title}**")
         st.plotly_chart(figure, key=f"dlb_view_{index}")
+
+
+def _sequences(job: JobHandle) -> None:
+    """A few test sequences with predicted vs true tags or outputs, for sequence data."""
+    bundle, info = job.bundle(), job.snapshot().info
+    if bundle is None or not info or bundle.info.display != "sequence":
+        return
+    model = probe_model(job, reload=False)  # the weights the fast charts just loaded: no second copy
+    if model is None:
+        return
+    for title, figure in sequence_predictions_view(model, bundle, info["loss"], LIVE_SEQUENCES).items():
+        st.markdown(f"**{title}**")
+        st.plotly_chart(figure, key="dlb_sequence_predictions")
 
 
 def _neurons(job: JobHandle) -> None:
