@@ -81,6 +81,9 @@ def test_stop_ends_a_job_stuck_in_one_step_within_the_bound(monkeypatch, short_g
 def test_no_heartbeat_ends_a_job_stuck_in_one_step(monkeypatch, short_grace):
     monkeypatch.setattr(process_runner, "child_main", endless_step_worker)
     job = ProcessRunner(heartbeat_timeout=1.0).submit(long_playground())
+    # beat until the trainer runs (a slow start on a busy machine must not stop it before its endless
+    # step: it would stop cleanly between steps instead), then go silent like a closed tab
+    assert wait_for(lambda: job.heartbeat() or job.status == "running"), "the job did not start"
     assert job.wait(120 + BOUND), "the job without heartbeats was still running"
     assert job.status == "stopped" and "no heartbeat" in job.message and "ended forcibly" in job.message
     assert_gone(job)
