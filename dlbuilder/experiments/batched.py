@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlbuilder.training.fastpath import activate, activation_slope
+
 F32 = np.float32
 EVAL_CHUNK = 1024  # examples per network scored at once at epoch ends (memory: R x chunk x width)
 
@@ -59,7 +61,7 @@ class ChainStack:
         """Every layer's output for x (R, B, in); the last is the networks' output (R, B, out)."""
         outputs = [x]
         for weight, bias, activation in zip(self.weights, self.biases, self.activations):
-            outputs.append(_activate(np.matmul(outputs[-1], weight.transpose(0, 2, 1)) + bias[:, None, :],
+            outputs.append(activate(np.matmul(outputs[-1], weight.transpose(0, 2, 1)) + bias[:, None, :],
                                      activation))
         return outputs
 
@@ -71,7 +73,7 @@ class ChainStack:
             grads = []
             for index in range(len(self.weights) - 1, -1, -1):
                 if self.activations[index] != "identity":
-                    grad = grad * _slope(outputs[index + 1], self.activations[index])
+                    grad = grad * activation_slope(outputs[index + 1], self.activations[index])
                 grads.append(np.matmul(grad.transpose(0, 2, 1), outputs[index]))  # (R, out, in)
                 grads.append(grad.sum(axis=1))
                 if index:
@@ -138,31 +140,6 @@ class ChainStack:
 def _scale(column: np.ndarray, like: np.ndarray) -> np.ndarray:
     """A per-network (R, 1, 1) column shaped to broadcast against `like` ((R, out, in) or (R, out))."""
     return column if like.ndim == 3 else column[:, :, 0]
-
-
-def _activate(z: np.ndarray, name: str) -> np.ndarray:
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "relu":
-        return np.maximum(z, 0)
-    if name == "sigmoid":
-        return 1 / (1 + np.exp(-z))
-    if name == "leaky_relu":
-        return np.where(z > 0, z, 0.01 * z)
-    return z
-
-
-def _slope(a: np.ndarray, name: str):
-    """d activation / d input, from the activation's output (NumpyChain._slope)."""
-    if name == "tanh":
-        return 1 - a * a
-    if name == "relu":
-        return (a > 0).astype(a.dtype)
-    if name == "sigmoid":
-        return a * (1 - a)
-    if name == "leaky_relu":
-        return np.where(a > 0, 1.0, 0.01).astype(a.dtype)
-    return 1.0
 
 
 def batch_loss(loss: str, p: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

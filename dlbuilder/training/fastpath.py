@@ -62,6 +62,35 @@ def build(document: Document, setup) -> "NumpyChain | None":
     return NumpyChain(layers, setup)
 
 
+
+LEAKY_SLOPE = 0.01  # LeakyReLU's, as in the layer registry
+
+
+def activate(z: np.ndarray, name: str) -> np.ndarray:
+    """An activation by its registry name, in NumPy (shared with the sweeps' batched chains)."""
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "sigmoid":
+        return 1 / (1 + np.exp(-z))
+    if name == "leaky_relu":
+        return np.where(z > 0, z, LEAKY_SLOPE * z)
+    return z
+
+
+def activation_slope(a: np.ndarray, name: str):
+    """d activation / d input, from the activation's output."""
+    if name == "tanh":
+        return 1 - a * a
+    if name == "relu":
+        return (a > 0).astype(a.dtype)
+    if name == "sigmoid":
+        return a * (1 - a)
+    if name == "leaky_relu":
+        return np.where(a > 0, 1.0, LEAKY_SLOPE).astype(a.dtype)
+    return 1.0
+
 class NumpyChain:
     """Weights as float32 arrays; `update` is one SGD step on a batch; `write_back` syncs torch."""
 
@@ -76,7 +105,6 @@ class NumpyChain:
         self.setup = setup
         self.settings = setup.settings
         self.loss = setup.loss
-        self.slope = 0.01  # LeakyReLU's, as in the layer registry
         train = setup.splits["train"]
         self.x, self.t = train.x.numpy(), train.t.numpy()
 
@@ -93,12 +121,12 @@ class NumpyChain:
         x, t = self.epoch_x[start:end], self.epoch_t[start:end]
         outputs = [x]
         for weight, bias, activation in zip(self.weights, self.biases, self.activations):
-            outputs.append(self._activate(outputs[-1] @ weight.T + bias, activation))
+            outputs.append(activate(outputs[-1] @ weight.T + bias, activation))
         loss, grad = self._loss(outputs[-1], t)
         grads = []
         for index in range(len(self.weights) - 1, -1, -1):
             if self.activations[index] != "identity":
-                grad = grad * self._slope(outputs[index + 1], self.activations[index])
+                grad = grad * activation_slope(outputs[index + 1], self.activations[index])
             grads.append(grad.T @ outputs[index])  # (out, in), like the weight
             grads.append(grad.sum(axis=0))
             if index:
@@ -108,30 +136,6 @@ class NumpyChain:
         # The per-layer gradient norms read these: as in torch's .grad, after the penalties and clipping
         self.last_grads = self._step([g for pair in pairs for g in pair])
         return loss
-
-    @staticmethod
-    def _activate(z: np.ndarray, name: str) -> np.ndarray:
-        if name == "tanh":
-            return np.tanh(z)
-        if name == "relu":
-            return np.maximum(z, 0)
-        if name == "sigmoid":
-            return 1 / (1 + np.exp(-z))
-        if name == "leaky_relu":
-            return np.where(z > 0, z, 0.01 * z)
-        return z
-
-    def _slope(self, a: np.ndarray, name: str):
-        """d activation / d input, from the activation's output."""
-        if name == "tanh":
-            return 1 - a * a
-        if name == "relu":
-            return (a > 0).astype(a.dtype)
-        if name == "sigmoid":
-            return a * (1 - a)
-        if name == "leaky_relu":
-            return np.where(a > 0, 1.0, self.slope).astype(a.dtype)
-        return 1.0
 
     def _loss(self, p: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:
         """Mean loss and its gradient with respect to the network's output."""
