@@ -72,10 +72,6 @@ class Reporter:
         self._task._partial = result
         self._task._check()
 
-    @property
-    def cancelled(self) -> bool:
-        return self._task._cancel.is_set()
-
 
 class BackgroundTask:
     """One computation in a thread of its own: status, progress, partial and final result, error."""

@@ -41,21 +41,9 @@ def start(slot: str, arguments: tuple, work: Callable[[Reporter], Any], label: s
     return started
 
 
-def result(slot: str, arguments: tuple) -> Any:
-    """The final result of the slot's task for these arguments, or None (not started, running, failed)."""
-    found = task(slot, arguments)
-    return found.result if found is not None and found.status == "done" else None
-
-
 def running(slot: str, arguments: tuple) -> bool:
     found = task(slot, arguments)
     return found is not None and found.active
-
-
-def cancel_all() -> None:
-    """Cancel every task of this session (a new job, a Reset)."""
-    for _, found in st.session_state.get(TASKS, {}).values():
-        found.cancel()
 
 
 def follow(slot: str, arguments: tuple, draw: Callable[[Any], None], initial: Any = None) -> None:
