@@ -5,13 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from dlbuilder.compile import compile_graph
+from dlbuilder.datasets import DATASETS
 from dlbuilder.figures import dataset_preview_figure, learning_rate_figure, loss_figure, metric_figure, norms_figure
 from dlbuilder.figures.neurons import neuron_figure
 from dlbuilder.inspection.neurons import unit_choices
 from dlbuilder.training.job import JobHandle, JobSnapshot
 from dlbuilder.ui import jobs
 from dlbuilder.ui.text import plain
-from dlbuilder.views import model_views, neuron_view, sequence_predictions_view, shows_neurons
+from dlbuilder.views import model_views, neuron_view, sequence_predictions_view
 
 STATUS_HINTS = {
     "diverged": ("error", "Lower the learning rate (÷10), or turn on gradient clipping, then Start again."),
@@ -23,6 +24,11 @@ STATUS_HINTS = {
 }
 REFRESH_SECONDS = 0.2  # 5 updates per second while training
 SLOW_REFRESH_SECONDS = 1.0
+# The neuron maps redraw once a second up to NEURON_UNITS_PER_SECOND units (inputs and outputs
+# included), then less often: one map per unit makes a 6x8 net's redraw (~60 heat maps) cost the
+# trainer a quarter of its speed at once a second, and a bigger net's maps change slowly anyway.
+NEURON_UNITS_PER_SECOND = 16
+NEURON_MAX_REFRESH_SECONDS = 3.0
 LIVE_SEQUENCES = 4  # test sequences predicted once a second: a handful keeps the live loop fast
 PROBE = "state.probe_model"
 LAST_STATUS = "state.live_status"
@@ -63,6 +69,7 @@ def dashboard(preview_bundle=None) -> None:
     st.session_state[LAST_STATUS] = job.status if job is not None else None
     st.fragment(run_every=REFRESH_SECONDS if active else None)(_render)(preview_bundle)
     if job is not None:
+        _neurons(job, active)
         st.fragment(run_every=SLOW_REFRESH_SECONDS if active else None)(_secondary_charts)()
 
 
@@ -128,7 +135,6 @@ def _secondary_charts() -> None:
     job = jobs.current()
     if job is None:
         return
-    _neurons(job)
     _sequences(job)
     epochs = job.metrics.epochs()
     if not epochs:
@@ -171,23 +177,48 @@ def _sequences(job: JobHandle) -> None:
         st.plotly_chart(figure, key="dlb_sequence_predictions")
 
 
-def _neurons(job: JobHandle) -> None:
-    """Playground's per-neuron maps, under the boundary; built only while the toggle is on."""
-    bundle = job.bundle()
-    if bundle is None or not shows_neurons(bundle):
+def neuron_refresh_seconds(units: int) -> float:
+    """How often the live neuron maps redraw for a network with this many units to draw."""
+    return min(NEURON_MAX_REFRESH_SECONDS, max(SLOW_REFRESH_SECONDS, units / NEURON_UNITS_PER_SECOND))
+
+
+def _neurons(job: JobHandle, active: bool) -> None:
+    """Playground's per-neuron maps, under the boundary, in a fragment of their own (see NEURON_UNITS_PER_SECOND)."""
+    info = _data_info(job)
+    if info is None or info.display != "points2d":
         return
     if not st.toggle("Show every neuron's output over the plane, as Playground does", key=NEURONS):
         return
-    model = probe_model(job, reload=False)  # the weights the boundary was just drawn with: no second copy
-    if model is None:
+    units = sum(int(node.params.get("units", 0)) for node in job.document.nodes) + info.input_shape[0]
+    every = neuron_refresh_seconds(units)
+    st.fragment(run_every=every if active else None)(_neuron_maps)(every)
+
+
+def _data_info(job: JobHandle):
+    """The job's dataset description: its bundle's, or (before the worker has sent it) the cheap `describe`."""
+    bundle = job.bundle()
+    if bundle is not None:
+        return bundle.info
+    spec = DATASETS.get(job.document.data.name) if job.document.data is not None else None
+    try:
+        return spec.describe(job.document.data.params) if spec is not None else None
+    except (ValueError, KeyError):  # (an uploaded CSV that is gone: its job's bundle answers later)
+        return None
+
+
+def _neuron_maps(every: float) -> None:
+    job = jobs.current()
+    model = probe_model(job, reload=False) if job is not None and job.bundle() is not None else None
+    if model is None:  # (the worker has not sent its data yet, or no weights have come back)
         return
-    neurons = neuron_view(model, bundle, job.document.data.params)
+    neurons = neuron_view(model, job.bundle(), job.document.data.params)
     choices = unit_choices(neurons)
     label = st.selectbox("Show the incoming weights of", [NO_UNIT, *choices], key=NEURON_UNIT)
     st.plotly_chart(neuron_figure(neurons, choices.get(label)), key="dlb_neuron_maps")
+    pace = "once a second" if every <= SLOW_REFRESH_SECONDS else f"every {every:.1f} s (one map per neuron)"
     st.caption("Each square is one neuron's output over the same plane as the boundary: blue positive, orange "
                "negative, white near zero. Lines are weights: blue positive, orange negative, thicker = larger. "
-               "Redrawn once a second while training.")
+               f"Redrawn {pace} while training.")
 
 
 def status_banner(snapshot: JobSnapshot | None) -> None:
