@@ -12,6 +12,7 @@ if __name__ == "__main__":
     jobs.warm_up()  # the worker pool starts while the student reads the first page
     session.load_from_link()
     projector.load_from_link()
+    jobs.check_run_link()
     navigation = st.navigation([
         st.Page("pages/home.py", title="Start", icon="🏠", default=True),
         st.Page("pages/lessons.py", title="Lessons", icon="📘"),
@@ -29,3 +30,4 @@ if __name__ == "__main__":
     session.publish_link()  # the address bar keeps ?g=, the lesson and projector mode across pages
     lessons.publish_link()
     projector.publish_link()
+    jobs.publish_run_link()

@@ -38,6 +38,12 @@ def _chain(document: Document) -> list[str] | None:
     return order
 
 
+def likely(document: Document) -> bool:
+    """Whether a CPU run of this document will probably take the fast path (a cost estimate's guess:
+    `build` decides, with the data and the model at hand)."""
+    return _chain(document) is not None and document.training["optimizer"] in OPTIMIZERS
+
+
 def build(document: Document, setup) -> "NumpyChain | None":
     """A NumpyChain for this run, or None when any part needs the general PyTorch path."""
     settings = setup.settings

@@ -22,7 +22,7 @@ from dlbuilder.training.device import set_worker_threads
 from dlbuilder.training.metrics import EpochRecord, MetricsStream, StepRecord
 from dlbuilder.training.trainer import Diverged, Trainer
 
-ACTIVE = ("pending", "running", "paused")
+ACTIVE = ("queued", "pending", "running", "paused")  # queued: waiting for the scheduler
 ENDED = ("finished", "early_stopped", "stopped", "diverged", "error")
 _ids = itertools.count(1)
 

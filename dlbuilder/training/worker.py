@@ -3,6 +3,7 @@
 `child_main` runs in a child of the forkserver (see `process_runner`). Its training thread is a
 plain `JobHandle`; this process's main thread obeys the parent's commands and sends what the
 parent has not seen yet (records, counters, weight copies, snapshots) 20 times a second.
+`news` (what is new since the last relay) is shared with the Ray actor (`ray_worker`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ def child_main(conn, document_json: str, device: str | None) -> None:
     """The worker: train in a thread, relay commands and new records until the job ends."""
     os.nice(WORKER_NICENESS)  # the web server (and a browser on the same host) answer first
     job = JobHandle(load_document(document_json), device=device)
-    sent = {"step": 0, "epoch": 0, "info": False, "weights": 0, "snapshot": -1}
-    commands = {"pause": job.pause, "resume": job.resume, "stop": job.stop, "step_once": job.step_once,
-                "weights": job.request_weights}  # served by the training thread between two steps
+    sent, commands = nothing_sent(), job_commands(job)
     try:
         _obey(conn, commands)  # a pause given while the worker was launched holds it before its first step
         job.thread.start()
@@ -46,22 +45,44 @@ def _obey(conn, commands: dict) -> None:
             commands[command]()
 
 
+def nothing_sent() -> dict:
+    """What a relay has passed on so far (see `news`): nothing yet."""
+    return {"step": 0, "epoch": 0, "info": False, "weights": 0, "snapshot": -1}
+
+
+def job_commands(job: JobHandle) -> dict:
+    """The commands a parent may send, by name ("weights" is served between two steps)."""
+    return {"pause": job.pause, "resume": job.resume, "stop": job.stop, "step_once": job.step_once,
+            "weights": job.request_weights}
+
+
 def _relay(conn, job: JobHandle, sent: dict) -> None:
-    """Send what the parent has not seen yet: weights copies, the job's info, new records, counters."""
+    for message in news(job, sent):
+        _post(conn, message)
+
+
+def news(job: JobHandle, sent: dict, with_bundle: bool = True) -> list[tuple]:
+    """What the parent has not seen yet (weights copies, the job's info, new records, counters); updates `sent`.
+
+    Ray's parent makes its own dataset (`with_bundle=False`): the "info" message then carries None.
+    """
+    messages = []
     served, weights = job.served_weights()
     if served > sent["weights"]:
-        _post(conn, ("weights", weights))
+        messages.append(("weights", weights))
         sent["weights"] = served
     snapshot = job.snapshot()
     if not sent["info"] and job.trainer is not None:
-        _post(conn, ("info", snapshot.info, snapshot.updates_per_epoch, job.trainer.setup.bundle))
+        bundle = job.trainer.setup.bundle if with_bundle else None
+        messages.append(("info", snapshot.info, snapshot.updates_per_epoch, bundle))
         sent["info"] = True
     steps = [r for r in snapshot.steps if r.step > sent["step"]]
     epochs = [r for r in snapshot.epochs if r.epoch > sent["epoch"]]
     sent["step"] = steps[-1].step if steps else sent["step"]
     sent["epoch"] = epochs[-1].epoch if epochs else sent["epoch"]
-    _post(conn, ("update", snapshot.status, snapshot.message, snapshot.epoch, snapshot.step,
-                 snapshot.best_epoch, snapshot.patience_wait, steps, epochs, _new_snapshots(job, sent)))
+    messages.append(("update", snapshot.status, snapshot.message, snapshot.epoch, snapshot.step,
+                     snapshot.best_epoch, snapshot.patience_wait, steps, epochs, _new_snapshots(job, sent)))
+    return messages
 
 
 def _new_snapshots(job: JobHandle, sent: dict) -> tuple[list, list[int]] | None:

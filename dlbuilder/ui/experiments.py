@@ -160,7 +160,7 @@ def _press() -> None:
 
 def _start(plan: SweepPlan) -> None:
     number = (started()[0] if started() else 0) + 1
-    runner = jobs.runner()  # (read here, in the page's script run: the task's thread has no session)
+    runner = jobs.session_runner()  # (read here, in the page's script run: the task's thread has no session)
 
     def work(reporter: Reporter):
         return run_sweep(plan, runner=runner, reporter=reporter)

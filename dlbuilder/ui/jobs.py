@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import secrets
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dlbuilder.document import Document
 from dlbuilder.inspection.run_paths import RunPath, earlier_run
 from dlbuilder.training.device import set_worker_threads
-from dlbuilder.training.job import JobHandle, ThreadRunner
+from dlbuilder.training.job import JobHandle
 from dlbuilder.training.metrics import EpochRecord
-from dlbuilder.training.process_runner import ProcessRunner
+from dlbuilder.training.process_runner import ProcessJobHandle, ProcessRunner
+from dlbuilder.training.scheduler import Refused, Scheduler, SessionRunner, from_env
+from dlbuilder.ui.session import notify
 from dlbuilder.validation import validate
 
 # The server draws probes (decision boundaries) with torch too: one thread, as in the workers.
@@ -27,22 +31,45 @@ KEPT_RUNS = 3  # earlier runs a session keeps for the landscape's shared plane (
 STATUS_SLOT = "state.status_slot"  # the sidebar's placeholder for the job's status line
 HEARTBEAT_TIMEOUT = 30.0  # seconds without a live page before a job stops itself
 STOP_WAIT_SECONDS = 1.0  # a job stops between two updates, usually within ~0.1 s
+RUN_KEY = "run"  # ?run=<server>.<number> while this session has a run: a reload after a restart says so
+SERVER = secrets.token_hex(4)  # this server process; a restart makes another
+RUN_CHECKED = "state.run_link_checked"
+RUNNERS = ("process", "thread", "ray")
 
 
 @st.cache_resource(show_spinner=False)
-def runner() -> ThreadRunner:
-    """The server's one runner: caps concurrent jobs (DLBUILDER_MAX_JOBS, default 8).
+def runner() -> Scheduler:
+    """The server's one scheduler (see training/scheduler.py: DLBUILDER_MAX_JOBS, DLBUILDER_JOBS_PER_SESSION...).
 
     Jobs train in worker processes (DLBUILDER_RUNNER=process, the default) so they never compete
-    with the web server for Python's GIL; DLBUILDER_RUNNER=thread keeps them in this process.
+    with the web server for Python's GIL; DLBUILDER_RUNNER=thread keeps them in this process, and
+    DLBUILDER_RUNNER=ray runs each as a Ray actor (RAY_ADDRESS: an existing cluster; else a local one).
     """
-    text = os.environ.get("DLBUILDER_MAX_JOBS", "")
-    limit = int(text) if text.isdigit() and int(text) > 0 else 8
-    if os.environ.get("DLBUILDER_RUNNER") == "thread":
-        return ThreadRunner(max_active=limit, heartbeat_timeout=HEARTBEAT_TIMEOUT)
-    runner = ProcessRunner(max_active=limit, heartbeat_timeout=HEARTBEAT_TIMEOUT)
-    runner.warm_up()
-    return runner
+    kind = os.environ.get("DLBUILDER_RUNNER", "process").strip().lower()
+    if kind not in RUNNERS:
+        raise RuntimeError(f"DLBUILDER_RUNNER={kind[:20]!r} is not one of {', '.join(RUNNERS)}: fix the server's setting")
+    if kind == "thread":
+        handle_type = JobHandle
+    elif kind == "ray":
+        from dlbuilder.training.ray_runner import RayJobHandle, ensure_ray
+
+        ensure_ray()
+        handle_type = RayJobHandle
+    else:
+        ProcessRunner().warm_up()  # the forkserver imports torch while the first student reads the page
+        handle_type = ProcessJobHandle
+    return from_env(handle_type, heartbeat_timeout=HEARTBEAT_TIMEOUT)
+
+
+def session_id() -> str:
+    """This browser session's key for fair turns (Streamlit's own id; never shown or stored)."""
+    context = get_script_run_ctx()
+    return context.session_id if context is not None else ""
+
+
+def session_runner() -> SessionRunner:
+    """The scheduler as this session's sweeps use it (read it in the page's script run)."""
+    return runner().for_session(session_id())
 
 
 def warm_up() -> None:
@@ -90,8 +117,8 @@ def start(document: Document) -> str | None:
             st.session_state[PREVIOUS] = epochs
         _keep_path(old)
     try:
-        st.session_state[JOB] = runner().submit(document)
-    except RuntimeError as error:
+        st.session_state[JOB] = runner().submit(document, session=session_id())
+    except Refused as error:
         return str(error)
     st.session_state[RUN_NUMBER] = st.session_state.get(RUN_NUMBER, 0) + 1
     return None
@@ -109,6 +136,32 @@ def forget() -> None:
     """Stop the job and drop it (Reset): the next start begins from the seed's initial weights."""
     stop()
     st.session_state.pop(JOB, None)
+
+
+def check_run_link() -> None:
+    """On a session's first run: a `?run=` from an earlier session means its run is gone; say so."""
+    if st.session_state.get(RUN_CHECKED):
+        return
+    st.session_state[RUN_CHECKED] = True
+    mark = st.query_params.get(RUN_KEY)
+    if not mark or current() is not None:
+        return
+    del st.query_params[RUN_KEY]
+    if mark.split(".")[0] != SERVER:
+        notify("info", "This server has restarted since your run started, and runs do not survive a restart. "
+                       "Your whole setup is in this link: press Start on the Train page to train it again.")
+    else:
+        notify("info", "This is a new session: the run you started earlier stopped when its page was closed. "
+                       "Your whole setup is in this link: press Start on the Train page to train it again.")
+
+
+def publish_run_link() -> None:
+    """Keep `?run=` in the address bar while this session has a run, so a reload can tell it is gone."""
+    wanted = f"{SERVER}.{st.session_state.get(RUN_NUMBER, 0)}" if current() is not None else None
+    if wanted and st.query_params.get(RUN_KEY) != wanted:
+        st.query_params[RUN_KEY] = wanted
+    elif wanted is None and RUN_KEY in st.query_params:
+        del st.query_params[RUN_KEY]
 
 
 def keep_alive() -> None:

@@ -9,7 +9,8 @@ from dlbuilder.datasets import DATASETS
 from dlbuilder.figures import dataset_preview_figure, learning_rate_figure, loss_figure, metric_figure, norms_figure
 from dlbuilder.figures.neurons import neuron_figure
 from dlbuilder.inspection.neurons import unit_choices
-from dlbuilder.training.job import JobHandle, JobSnapshot
+from dlbuilder.training.cost import describe_seconds
+from dlbuilder.training.job import ACTIVE, JobHandle, JobSnapshot
 from dlbuilder.ui import jobs
 from dlbuilder.ui.text import plain
 from dlbuilder.views import model_views, neuron_view, sequence_predictions_view
@@ -67,7 +68,9 @@ def dashboard(preview_bundle=None) -> None:
     active = job is not None and job.active
     # This full run draws the current status (buttons included): only a later change needs another one.
     st.session_state[LAST_STATUS] = job.status if job is not None else None
-    st.fragment(run_every=REFRESH_SECONDS if active else None)(_render)(preview_bundle)
+    queued = job is not None and job.status == "queued"  # (a waiting page needs no 5 redraws a second)
+    st.fragment(run_every=(SLOW_REFRESH_SECONDS if queued else REFRESH_SECONDS) if active else None)(_render)(
+        preview_bundle)
     if job is not None:
         _neurons(job, active)
         st.fragment(run_every=SLOW_REFRESH_SECONDS if active else None)(_secondary_charts)()
@@ -83,14 +86,29 @@ def _render(preview_bundle) -> None:
     snapshot = job.snapshot()
     was = st.session_state.get(LAST_STATUS)
     st.session_state[LAST_STATUS] = snapshot.status
-    if was in ("pending", "running", "paused") and not job.active:
-        st.rerun()  # the job ended: redraw the whole page (buttons, final figures) once
+    if (was in ACTIVE and not job.active) or (was == "queued" and snapshot.status != "queued"):
+        st.rerun()  # it ended or left the queue: redraw the whole page (buttons, refresh rate) once
     jobs.show_status(snapshot)
     if job.stopping:
         st.info("**Stopping…** the current update finishes first.")
+    if snapshot.status == "queued":
+        _queue_place(job)
+        return
     status_banner(snapshot)
     _counters(snapshot, job.document.training)
     _charts(job, snapshot)
+
+
+def _queue_place(job) -> None:
+    """Where a waiting run stands: runs ahead of it and about how long, from the server's scheduler."""
+    place = job.queue()
+    if place is None:
+        st.info("**Queued**: starting…")
+        return
+    ahead = {0: "yours is next", 1: "1 run ahead of yours"}.get(place.ahead, f"{place.ahead} runs ahead of yours")
+    st.info(f"**Queued**: {ahead}, {describe_seconds(place.seconds)}. The server trains a few runs at a time "
+            "and takes them in turns; yours starts by itself. Keep this page open (a closed page gives up "
+            "its place).")
 
 
 def _counters(snapshot: JobSnapshot, settings: dict) -> None:

@@ -11,7 +11,7 @@ from dlbuilder.datasets.base import DatasetBundle, DatasetError
 from dlbuilder.document import Document
 from dlbuilder.editing import fit_to_data, set_data_params, set_dataset, set_training
 from dlbuilder.training.checkpoint import checkpoint_bytes
-from dlbuilder.training.job import JobSnapshot
+from dlbuilder.training.job import ACTIVE, JobSnapshot
 from dlbuilder.training.settings import SETTING_GROUPS, TRAINING_PARAMS, relevant_settings
 from dlbuilder.ui import guard, jobs, session
 from dlbuilder.ui.forms import param_input
@@ -87,7 +87,7 @@ def settings_panel(document: Document, shown: set[str] | None = None) -> None:
 
 def controls(document: Document, snapshot: JobSnapshot | None) -> None:
     """Start / Pause-Resume / Step once / Stop / Reset."""
-    active = snapshot is not None and snapshot.status in ("pending", "running", "paused")
+    active = snapshot is not None and snapshot.status in ACTIVE
     paused = snapshot is not None and snapshot.status == "paused"
     start, pause, step, stop, reset = st.columns(5)
     start.button("▶ Start" if not active else "↻ Restart", type="primary", width="stretch", key="dlb_start",
