@@ -21,7 +21,9 @@ from dlbuilder.training.device import set_worker_threads
 from dlbuilder.training.job import JobHandle
 from dlbuilder.training.worker import WORKER_NICENESS, job_commands, news, nothing_sent
 
-UPLOAD_OWNER = "ray-worker"  # the upload store's owner key for files a Ray job brought to this node
+# The upload store's owner key for a file a Ray job brought to this node, one per file: a store owner
+# keeps only its 3 newest files, and jobs starting together must not replace each other's.
+UPLOAD_OWNER = "ray-worker:{key}"
 
 
 def to_numpy(tensors: dict | None) -> dict | None:
@@ -48,7 +50,7 @@ def place_upload(document: Document, data: bytes) -> None:
         raise DatasetError("the uploaded CSV file changed on its way to the training worker: start again")
     if any(upload_folder().glob(f"*/{key}.csv")):
         return  # this node is the server's own machine, or an earlier job brought it
-    store_upload(data, owner=UPLOAD_OWNER, params=document.data.params)
+    store_upload(data, owner=UPLOAD_OWNER.format(key=key), params=document.data.params)
 
 
 class TrainingActor:
@@ -58,12 +60,14 @@ class TrainingActor:
         os.nice(WORKER_NICENESS)  # on the server's own machine the web server answers first
         set_worker_threads()
         document = load_document(document_json)
-        self._failure = ""  # (a failed set-up ends the job at the first poll; a raising __init__ would
-        try:                # read as a lost worker)
+        # A failed set-up ends the job at the first poll, with its reason: a raising __init__ would
+        # read as a lost worker.
+        self._failure = ""
+        try:
             if upload is not None:
                 place_upload(document, upload)
-        except DatasetError as error:
-            self._failure = f"the training worker could not read the uploaded CSV file: {error}"
+        except (DatasetError, OSError) as error:
+            self._failure = f"the training worker could not store the uploaded CSV file: {error}"
         self.job = JobHandle(document, device=device)
         self._sent, self._commands = nothing_sent(), job_commands(self.job)
         self._started = False
@@ -101,3 +105,4 @@ def _plain(message: tuple) -> tuple:
         new, kept = message[-1]
         return (*message[:-1], ([(epoch, flat.numpy()) for epoch, flat in new], kept))
     return message
+

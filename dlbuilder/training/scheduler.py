@@ -281,7 +281,8 @@ class SessionRunner:
 
     @property
     def max_active(self) -> int:
-        return self.scheduler.queued_per_session
+        """Runs a sweep keeps submitted at once: one place is left for the Train page's own Start."""
+        return max(1, self.scheduler.queued_per_session - 1)
 
     def submit(self, document: Document, device: str | None = None) -> ScheduledJob:
         return self.scheduler.submit(document, session=self.session, device=device)

@@ -51,9 +51,9 @@ def runner() -> Scheduler:
     if kind == "thread":
         handle_type = JobHandle
     elif kind == "ray":
-        from dlbuilder.training.ray_runner import RayJobHandle, ensure_ray
+        from dlbuilder.training.ray_runner import RayJobHandle, RayRunner
 
-        ensure_ray()
+        RayRunner().warm_up()  # connects in the background; each job's start waits for it (and reports errors)
         handle_type = RayJobHandle
     else:
         ProcessRunner().warm_up()  # the forkserver imports torch while the first student reads the page
