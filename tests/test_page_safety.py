@@ -280,7 +280,7 @@ def test_a_session_keeps_a_few_files_and_replaces_only_its_own_oldest():
         os.utime(uploaded._owner_folder("student") / f"{keys[-1]}.csv", (start + index, start + index))
     assert {p.stem for p in stored("student")} == set(keys[-uploaded.MAX_FILES_PER_OWNER:])
     assert [p.stem for p in stored("classmate")] == [other]
-    assert uploaded._read(other) == table_csv(seed=100)
+    assert uploaded.read_upload(other) == table_csv(seed=100)
 
 
 def test_a_full_store_refuses_new_uploads_instead_of_evicting(monkeypatch):
@@ -290,7 +290,7 @@ def test_a_full_store_refuses_new_uploads_instead_of_evicting(monkeypatch):
         store_upload(table_csv(seed=10 + index), owner=f"visitor{index}")
     with pytest.raises(DatasetError, match="upload space is full"):
         store_upload(table_csv(seed=20), owner="visitor9")
-    assert uploaded._read(mine) == table_csv(seed=0)  # still there
+    assert uploaded.read_upload(mine) == table_csv(seed=0)  # still there
     assert not stored("visitor9")
     monkeypatch.setattr(uploaded, "MAX_STORE_BYTES", 10)
     with pytest.raises(DatasetError, match="upload space is full"):
@@ -303,7 +303,7 @@ def test_unused_files_expire_and_used_ones_stay(monkeypatch):
     day_ago = time.time() - uploaded.KEEP_SECONDS - 60
     for path in stored("gone") + stored("student"):
         os.utime(path, (day_ago, day_ago))
-    uploaded._read(kept)  # in use: its clock restarts
+    uploaded.read_upload(kept)  # in use: its clock restarts
     store_upload(table_csv(seed=2), owner="newcomer")
     assert not stored("gone") and not uploaded._owner_folder("gone").exists()
     assert [p.stem for p in stored("student")] == [kept]

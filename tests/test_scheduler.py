@@ -260,3 +260,30 @@ def test_a_large_network_trains_on_the_gpu_a_small_one_on_the_cpu():
         assert big.snapshot().info["device"] == "cuda" and small.snapshot().info["device"] == "cpu"
     finally:
         scheduler.shutdown()
+
+
+class ClusterHandle(FakeHandle):
+    """A backend that knows its capacity (as a Ray cluster knows its CPUs)."""
+
+    cpus: int | None = 3
+    capacity = staticmethod(lambda: ClusterHandle.cpus)
+
+
+def test_a_cluster_backend_runs_as_many_jobs_as_it_has_cpus():
+    scheduler = Scheduler(ClusterHandle, max_running=1, gpu_budget=0, max_seconds=3600.0, follow_capacity=True)
+    try:
+        jobs = [scheduler.submit(tiny(), session=name) for name in "abcde"]
+        assert [job.status for job in jobs] == ["running"] * 3 + ["queued"] * 2
+        ClusterHandle.cpus = 5  # a node joined
+        settle(scheduler)
+        assert all(job.status == "running" for job in jobs)
+    finally:
+        ClusterHandle.cpus = 3
+        scheduler.shutdown(1.0)
+
+
+def test_a_set_job_cap_overrides_the_cluster_size(fake):
+    scheduler = fake(max_running=1)  # follow_capacity False: DLBUILDER_MAX_JOBS was set
+    scheduler.handle_type = ClusterHandle
+    jobs = [scheduler.submit(tiny(), session=name) for name in "ab"]
+    assert [job.status for job in jobs] == ["running", "queued"]

@@ -134,7 +134,8 @@ def _write_private(path: Path, data: bytes) -> None:
         raise
 
 
-def _read(key: str) -> bytes:
+def read_upload(key: str) -> bytes:
+    """The stored bytes of upload `key` (DatasetError, saying what to do, when it is not here)."""
     if not KEY_PATTERN.fullmatch(key or ""):
         raise DatasetError("no CSV file is uploaded yet: upload one (Data panel, 'Your own CSV file')")
     for path in upload_folder().glob(f"*/{key}.csv"):
@@ -151,7 +152,7 @@ def _read(key: str) -> bytes:
 def _load(key: str, target: str, task: str, train_fraction: float, val_fraction: float,
           seed: int) -> DatasetBundle:
     params = {"target": target, "task": task, "train_fraction": train_fraction, "val_fraction": val_fraction}
-    return load_csv(_read(key), params, seed)
+    return load_csv(read_upload(key), params, seed)
 
 
 def load_uploaded(params: dict, seed: int) -> DatasetBundle:

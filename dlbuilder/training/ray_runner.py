@@ -52,17 +52,37 @@ def ensure_ray():
     return ray
 
 
+_capacity = {"at": -math.inf, "cpus": None}
+CAPACITY_SECONDS = 5.0  # how long a reading of the cluster's CPUs is trusted (nodes come and go)
+
+
+def cluster_cpus() -> int | None:
+    """The Ray cluster's CPUs (one job each), read at most every CAPACITY_SECONDS; None before it is connected."""
+    if time.monotonic() - _capacity["at"] > CAPACITY_SECONDS:
+        _capacity["at"] = time.monotonic()
+        try:
+            import ray
+
+            cpus = ray.cluster_resources().get("CPU", 0) if ray.is_initialized() else 0
+        except Exception:  # noqa: BLE001 (a cluster that is going away: keep the last reading)
+            cpus = 0
+        if cpus >= 1:
+            _capacity["cpus"] = int(cpus)
+    return _capacity["cpus"]
+
+
 def upload_bytes(document: Document) -> bytes | None:
     """The uploaded CSV file a document trains on (read here: a remote node cannot see this cache)."""
     if document.data is None or document.data.name not in uploaded.UPLOADED_DATASETS:
         return None
-    return uploaded._read(str(document.data.params.get("file", "")))
+    return uploaded.read_upload(str(document.data.params.get("file", "")))
 
 
 class RayJobHandle(HandleBase):
     """The parent's view of a job in a Ray actor (same interface as `JobHandle`)."""
 
     accepts_gpu_share = True
+    capacity = staticmethod(cluster_cpus)  # the scheduler runs as many jobs as the cluster has CPUs
     actor_options: dict = {}  # more `.options()` for the actor (tests pin jobs to one node by a custom resource)
 
     def __init__(self, document: Document, device: str | None = None, heartbeat_timeout: float | None = None,

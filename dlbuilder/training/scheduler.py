@@ -65,10 +65,11 @@ class Scheduler:
 
     def __init__(self, handle_type, max_running: int = 4, per_session: int = 1,
                  queued_per_session: int = DEFAULT_QUEUED_PER_SESSION, heartbeat_timeout: float | None = None,
-                 gpu_budget: int | None = None, max_seconds: float | None = None):
+                 gpu_budget: int | None = None, max_seconds: float | None = None, follow_capacity: bool = False):
         self.handle_type = handle_type
         self.max_running, self.per_session, self.queued_per_session = max_running, per_session, queued_per_session
         self.heartbeat_timeout = heartbeat_timeout
+        self.follow_capacity = follow_capacity
         self.gpu_budget = gpu_budget_bytes() if gpu_budget is None else gpu_budget
         self.max_seconds = max_job_seconds() if max_seconds is None else max_seconds
         self._lock = threading.RLock()
@@ -83,7 +84,13 @@ class Scheduler:
 
     @property
     def max_active(self) -> int:
-        return self.max_running
+        return self.limit()
+
+    def limit(self) -> int:
+        """Jobs that may run at once: `max_running`, or, on a backend with a `capacity` (a Ray cluster's
+        CPUs) and no DLBUILDER_MAX_JOBS set, what that backend says it has now."""
+        capacity = getattr(self.handle_type, "capacity", None) if self.follow_capacity else None
+        return (capacity() or self.max_running) if capacity is not None else self.max_running
 
     # -- submitting -------------------------------------------------------------------------
 
@@ -143,7 +150,7 @@ class Scheduler:
             for queue in list(self._queues.values()):
                 for job in [job for job in queue if now - job._last_beat > self.heartbeat_timeout]:
                     job._leave("stopped", "stopped: its page was closed while it waited in the queue")
-        while len(self._running) < self.max_running:
+        while len(self._running) < self.limit():
             job = self._next()
             if job is None:
                 return
@@ -233,7 +240,7 @@ class Scheduler:
                 return None
             correction = self._correction
             slots = sorted(running.remaining_seconds(correction) for running in self._running)
-            slots = [0.0] * max(0, self.max_running - len(slots)) + slots
+            slots = [0.0] * max(0, self.limit() - len(slots)) + slots
             ahead = order.index(job)
             for waiting in order[:ahead]:  # each run ahead takes the slot that frees first
                 slots.sort()
@@ -294,7 +301,8 @@ def from_env(handle_type, heartbeat_timeout: float | None = None) -> Scheduler:
     return Scheduler(handle_type, max_running=env_int("DLBUILDER_MAX_JOBS", default_max_running(cores)),
                      per_session=env_int("DLBUILDER_JOBS_PER_SESSION", 1),
                      queued_per_session=env_int("DLBUILDER_QUEUED_PER_SESSION", DEFAULT_QUEUED_PER_SESSION),
-                     heartbeat_timeout=heartbeat_timeout)
+                     heartbeat_timeout=heartbeat_timeout,
+                     follow_capacity="DLBUILDER_MAX_JOBS" not in os.environ)
 
 
 def default_max_running(cores: int) -> int:

@@ -15,7 +15,7 @@ from dlbuilder.document import load_document
 from dlbuilder.training.job import JobHandle
 
 RELAY_SECONDS = 0.05  # the worker sends new records this often
-WORKER_NICENESS = 5
+WORKER_NICENESS = 10  # measured: at 5, 30 students on 2 cores waited 1.6 s (p50) for their queue place
 
 
 def child_main(conn, document_json: str, device: str | None) -> None:

@@ -25,6 +25,7 @@ STATUS_HINTS = {
 }
 REFRESH_SECONDS = 0.2  # 5 updates per second while training
 SLOW_REFRESH_SECONDS = 1.0
+QUEUE_REFRESH_SECONDS = 2.0
 # The neuron maps redraw once a second up to NEURON_UNITS_PER_SECOND units (inputs and outputs
 # included), then less often: one map per unit makes a 6x8 net's redraw (~60 heat maps) cost the
 # trainer a quarter of its speed at once a second, and a bigger net's maps change slowly anyway.
@@ -68,10 +69,12 @@ def dashboard(preview_bundle=None) -> None:
     active = job is not None and job.active
     # This full run draws the current status (buttons included): only a later change needs another one.
     st.session_state[LAST_STATUS] = job.status if job is not None else None
-    queued = job is not None and job.status == "queued"  # (a waiting page needs no 5 redraws a second)
-    st.fragment(run_every=(SLOW_REFRESH_SECONDS if queued else REFRESH_SECONDS) if active else None)(_render)(
+    queued = job is not None and job.status == "queued"
+    # A waiting page only shows its place: one cheap redraw every QUEUE_REFRESH_SECONDS (30 waiting pages
+    # at 5 redraws a second would take the CPU the running pages need).
+    st.fragment(run_every=(QUEUE_REFRESH_SECONDS if queued else REFRESH_SECONDS) if active else None)(_render)(
         preview_bundle)
-    if job is not None:
+    if job is not None and not queued:  # (leaving the queue redraws the whole page, these included)
         _neurons(job, active)
         st.fragment(run_every=SLOW_REFRESH_SECONDS if active else None)(_secondary_charts)()
 
