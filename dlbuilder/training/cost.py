@@ -38,7 +38,7 @@ FLOPS = {"cpu": 12e9, "cuda": 2e12}  # sustained on small matrices: one CPU thre
 # A recurrent layer runs one small kernel chain per time step, forward and backward: its own overhead
 # per update, per step and layer (parity's 16-step RNN: ~2 ms an update, ~4x its arithmetic).
 RECURRENT_STEP_SECONDS = 0.0001
-EPOCH_SECONDS = 0.004  # per epoch: the shuffle, the evaluation's fixed costs, the records
+EPOCH_SECONDS = 0.0015  # per epoch: the shuffle, the evaluation's fixed costs, the records
 EVAL_EXAMPLES = 1000  # examples scored per epoch (train sample + validation or test), roughly
 DEFAULT_MAX_JOB_SECONDS = 20 * 60  # DLBUILDER_MAX_JOB_MINUTES: longer runs are refused
 KNOWN_SIZES = {"digits": 1797}
