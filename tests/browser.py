@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -44,18 +45,27 @@ def start_app(port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
     raise RuntimeError(f"streamlit did not start: {process.stderr.read().decode()[-2000:]}")
 
 
-@pytest.fixture(scope="session")
-def app_url():
+@contextlib.contextmanager
+def served_app(env: dict[str, str] | None = None):
+    """The app's URL while a server (with `env` added) runs; skips the test without Chromium."""
     if CHROMIUM is None:
         pytest.skip("Chromium is not installed (Debian package 'chromium'); browser tests skipped")
     port = free_port()
-    process = start_app(port)
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
+    process = start_app(port, env)
     try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    with served_app() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

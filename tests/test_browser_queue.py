@@ -4,29 +4,19 @@ restart says the run is gone."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from dlbuilder.presets import PRESETS
 from dlbuilder.share import encode_document
-from tests.browser import CHROMIUM, free_port, screenshot, start_app
+from tests.browser import screenshot, served_app
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def one_slot_url():
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (Debian package 'chromium'); browser tests skipped")
-    port = free_port()
-    process = start_app(port, env={"DLBUILDER_MAX_JOBS": "1"})
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with served_app(env={"DLBUILDER_MAX_JOBS": "1"}) as url:
+        yield url
 
 
 def open_and_start(browser, url: str):

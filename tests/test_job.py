@@ -22,20 +22,10 @@ def runner():
     runner.shutdown()
 
 
-def test_pause_holds_resume_continues_stop_ends(runner):
+def test_a_stopped_jobs_records_and_counters_agree(runner):
+    # (pause, step once and resume are tested for every runner in test_runners.py)
     job = runner.submit(long_playground())
     assert wait_for(lambda: job.snapshot().step > 50)
-    job.pause()
-    assert wait_for(lambda: job.status == "paused")
-    held = job.snapshot().step
-    time.sleep(0.3)
-    assert job.snapshot().step == held
-    job.step_once()
-    assert wait_for(lambda: job.snapshot().step == held + 1)
-    time.sleep(0.2)
-    assert job.snapshot().step == held + 1 and job.status == "paused"
-    job.resume()
-    assert wait_for(lambda: job.snapshot().step > held + 20)
     job.stop()
     assert job.wait(5)
     snapshot = job.snapshot()

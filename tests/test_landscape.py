@@ -23,7 +23,8 @@ from dlbuilder.inspection.landscape import (
 from dlbuilder.inspection.training_path import path_plane_surfaces, pca_plane
 from dlbuilder.presets import PRESETS
 from dlbuilder.training.evaluation import evaluate
-from dlbuilder.training.process_runner import ProcessRunner, RelayedMetrics
+from dlbuilder.training.process_runner import ProcessRunner
+from dlbuilder.training.relayed import RelayedMetrics
 from dlbuilder.training.setup import Split
 from dlbuilder.training.trainer import Trainer
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import time
 from dataclasses import replace
 
@@ -69,7 +70,9 @@ async def home_then_train(url: str, code: str) -> dict:
 def test_client_opens_pages_and_trains_from_a_share_link(server_url):
     document = document_from_playground(PLAYGROUND)
     code = encode_document(replace(document, training={**document.training, "epochs": 5000}))
-    seen = asyncio.run(home_then_train(server_url, code))
+    # In a thread of its own: in the full suite Playwright's sync API keeps an event loop in this one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        seen = pool.submit(asyncio.run, home_then_train(server_url, code)).result()
     assert "dlbuilder" in seen["home"] and "Ready-made networks" in seen["home"]
     assert "Train" in seen["train"] and "▶ Start" in seen["train"]
     assert "Opened the network from the shared link." in seen["train"]

@@ -14,7 +14,6 @@ new local Ray instance.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import threading
@@ -24,8 +23,9 @@ from dlbuilder.datasets import uploaded
 from dlbuilder.datasets.base import DatasetError
 from dlbuilder.document import Document
 from dlbuilder.training import process_runner
-from dlbuilder.training.job import HandleBase, JobSnapshot, ThreadRunner
-from dlbuilder.training.process_runner import PREPARING, RelayedMetrics
+from dlbuilder.training.job import ThreadRunner
+from dlbuilder.training.process_runner import PREPARING
+from dlbuilder.training.relayed import RelayedHandle
 from dlbuilder.training.ray_connect import connect
 from dlbuilder.training.ray_worker import TrainingActor, to_tensor, to_torch
 from dlbuilder.training.setup import load_bundle
@@ -39,7 +39,6 @@ WAIT_SECONDS = 0.2  # while a poll is unanswered, heartbeats and overdue stops a
 UNAVAILABLE_SECONDS = 30.0  # an actor unreachable this long (network trouble) counts as lost
 STARTING = "starting a worker on the Ray cluster (it waits while every worker is busy)…"
 LOST = "the training worker was lost (its process or machine stopped): start again"
-_ids = itertools.count(1)
 _actor_class = None
 
 
@@ -78,7 +77,7 @@ def upload_bytes(document: Document) -> bytes | None:
     return uploaded.read_upload(str(document.data.params.get("file", "")))
 
 
-class RayJobHandle(HandleBase):
+class RayJobHandle(RelayedHandle):
     """The parent's view of a job in a Ray actor (same interface as `JobHandle`)."""
 
     accepts_gpu_share = True
@@ -89,25 +88,11 @@ class RayJobHandle(HandleBase):
                  gpu_share: float = 0.0):
         if not (math.isfinite(gpu_share) and 0.0 <= gpu_share <= 1.0):
             raise ValueError(f"gpu_share must be a fraction of one GPU between 0 and 1, not {gpu_share!r}")
-        self.id = next(_ids)
-        self.document = document
-        self.metrics = RelayedMetrics()
-        self.status, self.message = "pending", ""
-        self.heartbeat_timeout = heartbeat_timeout
-        self.info: dict = {}
+        super().__init__(document, device, heartbeat_timeout)
         self.actor = None
-        self._counters = {"epoch": 0, "step": 0, "updates_per_epoch": 0, "best_epoch": None, "wait": None}
-        self._bundle = None
-        self._weights: dict | None = None
-        self._weights_ready = threading.Event()
-        self._last_beat = time.monotonic()
-        self._done = threading.Event()
         self._lock = threading.Lock()
         self._wake = threading.Event()  # a command is waiting: poll now
-        self._queued: list[str] = []
-        self._stop_reason = ""
-        self._device, self._gpu_share = device, gpu_share
-        self._launched_at: float | None = None
+        self._gpu_share = gpu_share
         self._answered = False  # the actor has answered a poll (it exists and runs)
 
     def start(self) -> None:
@@ -122,46 +107,6 @@ class RayJobHandle(HandleBase):
             if command != "weights" or command not in self._queued:  # (a page asks 5 times a second)
                 self._queued.append(command)
         self._wake.set()
-
-    def pause(self) -> None:
-        self._send("pause")
-
-    def resume(self) -> None:
-        self._send("resume")
-
-    def stop(self) -> None:
-        """Ask the actor to stop after its current step; it is killed if that takes too long."""
-        self._note_stop()
-        self._send("stop")
-
-    def step_once(self) -> None:
-        self._send("step_once")
-
-    # -- what pages read ---------------------------------------------------------------------
-
-    def snapshot(self) -> JobSnapshot:
-        c = self._counters
-        return JobSnapshot(status=self.status, message=self.message, epoch=c["epoch"], step=c["step"],
-                           updates_per_epoch=c["updates_per_epoch"], total_epochs=self.document.training["epochs"],
-                           info=dict(self.info), best_epoch=c["best_epoch"], patience_wait=c["wait"],
-                           steps=self.metrics.steps(), epochs=self.metrics.epochs(), version=self.metrics.version)
-
-    def bundle(self):
-        """The dataset, made here from the document once the actor has made its own (None until then)."""
-        return self._bundle
-
-    def state_dict(self, timeout: float = 0.5) -> dict | None:
-        """Recent weights (CPU tensors); the final ones once the job has ended.
-
-        While it runs, this asks the actor for fresh weights and returns the last ones received (one
-        refresh old) without waiting for them, as `ProcessJobHandle.state_dict` does.
-        """
-        if self.active:
-            self._weights_ready.clear()
-            self._send("weights")
-            if self._weights is None:
-                self._weights_ready.wait(timeout)
-        return self._weights
 
     # -- the relay thread --------------------------------------------------------------------
 
