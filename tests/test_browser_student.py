@@ -23,6 +23,8 @@ def load_preset(page, name: str) -> None:
     page.get_by_role("combobox", name="Start from a preset").click()
     page.get_by_role("option", name=PRESETS[name].title).click()
     page.get_by_text(f"Loaded the preset '{PRESETS[name].title}'").first.wait_for(timeout=30_000)
+    # The new canvas is a new component: on a busy machine the old iframe lingers for a moment beside it
+    page.wait_for_function(f"document.querySelectorAll({CANVAS!r}).length === 1", timeout=60_000)
 
 
 def canvas_text(page) -> tuple[float, list[str]]:
