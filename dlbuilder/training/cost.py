@@ -41,6 +41,7 @@ RECURRENT_STEP_SECONDS = 0.0001
 EPOCH_SECONDS = 0.0015  # per epoch: the shuffle, the evaluation's fixed costs, the records
 EVAL_EXAMPLES = 1000  # examples scored per epoch (train sample + validation or test), roughly
 DEFAULT_MAX_JOB_SECONDS = 20 * 60  # DLBUILDER_MAX_JOB_MINUTES: longer runs are refused
+DEFAULT_GPU_MEMORY_FRACTION = 0.8  # DLBUILDER_GPU_MEMORY_FRACTION: the GPU memory jobs may take in all
 KNOWN_SIZES = {"digits": 1797}
 ATTENTION = ("self_attention", "cross_attention")
 LOOKUPS = ("embedding", "positional_encoding")  # datasets whose size no parameter gives
@@ -74,6 +75,24 @@ def max_job_seconds() -> float:
     if text.isascii() and text.isdigit() and len(text) < 9:
         return int(text) * 60.0 if int(text) > 0 else math.inf
     return float(DEFAULT_MAX_JOB_SECONDS)
+
+
+def env_int(name: str, default: int, low: int = 1, high: int = 10_000) -> int:
+    text = os.environ.get(name, "").strip()
+    return int(text) if text.isascii() and text.isdigit() and low <= int(text) <= high else default
+
+
+def gpu_budget_bytes() -> int:
+    """The GPU memory the scheduler hands out: DLBUILDER_GPU_MEMORY_FRACTION (default 0.8) of device 0."""
+    if not torch.cuda.is_available():
+        return 0
+    try:
+        fraction = float(os.environ.get("DLBUILDER_GPU_MEMORY_FRACTION", DEFAULT_GPU_MEMORY_FRACTION))
+    except ValueError:
+        fraction = DEFAULT_GPU_MEMORY_FRACTION
+    fraction = min(1.0, max(0.0, fraction)) if math.isfinite(fraction) else DEFAULT_GPU_MEMORY_FRACTION
+    return int(torch.cuda.get_device_properties(0).total_memory * fraction)
+
 
 
 def train_examples(document: Document) -> int:

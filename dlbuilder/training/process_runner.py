@@ -119,7 +119,7 @@ class ProcessJobHandle(RelayedHandle):
                 if self.heartbeat_timeout and silent > self.heartbeat_timeout and not self._stop_reason:
                     self._stop_reason = "stopped: its page has been closed (no heartbeat)"
                     self.stop()
-                if self._stop_overdue():
+                if self._stop_overdue(STOP_GRACE_SECONDS):
                     self._terminate()
                     return
         except (EOFError, OSError):
@@ -129,12 +129,6 @@ class ProcessJobHandle(RelayedHandle):
                 self.message = (f"the training process ended unexpectedly (exit code {self.process.exitcode}; "
                                 "it may have run out of memory)")
 
-    def _stop_overdue(self) -> bool:
-        if self._stop_asked is None:
-            return False
-        asked = max(self._stop_asked, self._launched_at or 0.0)  # a stop given during the launch counts from its end
-        return time.monotonic() - asked > STOP_GRACE_SECONDS
-
     def _terminate(self) -> None:
         """End a worker that did not stop by itself in time (SIGTERM, then SIGKILL); its memory goes with it."""
         self.process.terminate()
@@ -142,27 +136,12 @@ class ProcessJobHandle(RelayedHandle):
         if self.process.is_alive():
             self.process.kill()
             self.process.join(KILL_WAIT_SECONDS)
-        # Stale weights (they miss the updates since they were copied) and the dataset, which only
-        # served to draw them: the parent keeps nothing big of a job that ended this way.
-        self._weights, self._bundle = None, None
-        reason = self._stop_reason or "stopped by the user"
-        self.status = "stopped"
-        self.message = (f"{reason}; its worker was ended forcibly because one training step took longer than "
-                        f"{STOP_GRACE_SECONDS:g} s, so its last weights are lost: use a smaller batch size or a "
-                        "smaller network for shorter steps")
+        self._forced_stop(STOP_GRACE_SECONDS)
 
     def _handle(self, message: tuple) -> bool:
         kind = message[0]
         if kind == "update":
-            _, status, text, epoch, step, best, wait, steps, epochs, snapshots = message
-            self.metrics.add_steps(steps)
-            if snapshots is not None:
-                self.metrics.mirror_snapshots(*snapshots)
-            for record in epochs:
-                self.metrics.add_epoch(record)
-            self._counters.update(epoch=epoch, step=step, best_epoch=best, wait=wait)
-            self.status = status
-            self.message = self._stop_reason or text or (PREPARING if status == "pending" else "")
+            self._apply_update(message, PREPARING)
         elif kind == "info":
             _, self.info, self._counters["updates_per_epoch"], self._bundle = message
         elif kind == "weights":

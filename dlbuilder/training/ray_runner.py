@@ -171,7 +171,7 @@ class RayJobHandle(RelayedHandle):
                     return  # (the end message)
                 self._wake.wait(POLL_SECONDS)
             self._watch_heartbeat()
-            if self._stop_overdue():
+            if self._stop_overdue(process_runner.STOP_GRACE_SECONDS):
                 return self._kill()
 
     def _take_commands(self) -> list[str]:
@@ -185,22 +185,12 @@ class RayJobHandle(RelayedHandle):
             self._stop_reason = "stopped: its page has been closed (no heartbeat)"
             self.stop()
 
-    def _stop_overdue(self) -> bool:
-        if self._stop_asked is None:
-            return False
-        asked = max(self._stop_asked, self._launched_at or 0.0)
-        return time.monotonic() - asked > process_runner.STOP_GRACE_SECONDS
-
     def _kill(self) -> None:
         """End an actor that did not stop in time; like `ProcessJobHandle._terminate`, nothing big is kept."""
-        reason = self._stop_reason or "stopped by the user"
         if not self._answered:
             self._end("stopped", self._stop_reason or "stopped before its worker started")
             return  # (the actor never ran: nothing was lost; `_finish` kills it)
-        self._weights, self._bundle = None, None
-        self._end("stopped", f"{reason}; its worker was ended forcibly because one training step took longer than "
-                             f"{process_runner.STOP_GRACE_SECONDS:g} s, so its last weights are lost: use a smaller "
-                             "batch size or a smaller network for shorter steps")
+        self._forced_stop(process_runner.STOP_GRACE_SECONDS)
 
     def _lose(self, detail: str) -> None:
         if self._answered:
@@ -211,16 +201,11 @@ class RayJobHandle(RelayedHandle):
     def _handle(self, message: tuple) -> bool:
         kind = message[0]
         if kind == "update":
-            _, status, text, epoch, step, best, wait, steps, epochs, snapshots = message
-            self.metrics.add_steps(steps)
+            snapshots = message[-1]
             if snapshots is not None:
                 new, kept = snapshots
-                self.metrics.mirror_snapshots([(epoch, to_tensor(flat)) for epoch, flat in new], kept)
-            for record in epochs:
-                self.metrics.add_epoch(record)
-            self._counters.update(epoch=epoch, step=step, best_epoch=best, wait=wait)
-            self.status = status
-            self.message = self._stop_reason or text or (PREPARING if status == "pending" else "")
+                message = (*message[:-1], ([(epoch, to_tensor(flat)) for epoch, flat in new], kept))
+            self._apply_update(message, PREPARING)
         elif kind == "info":
             _, self.info, self._counters["updates_per_epoch"], _ = message
             self._bundle = self._own_bundle()

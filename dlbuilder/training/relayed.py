@@ -54,6 +54,36 @@ class RelayedHandle(HandleBase):
     def _send(self, command: str) -> None:
         raise NotImplementedError
 
+    def _apply_update(self, message: tuple, preparing: str) -> None:
+        """Take in an "update" message: new records, mirrored snapshots (already in tensors), counters, status."""
+        _, status, text, epoch, step, best, wait, steps, epochs, snapshots = message
+        self.metrics.add_steps(steps)
+        if snapshots is not None:
+            self.metrics.mirror_snapshots(*snapshots)
+        for record in epochs:
+            self.metrics.add_epoch(record)
+        self._counters.update(epoch=epoch, step=step, best_epoch=best, wait=wait)
+        self.status = status
+        self.message = self._stop_reason or text or (preparing if status == "pending" else "")
+
+    def _stop_overdue(self, grace: float) -> bool:
+        """Stop was asked for more than `grace` seconds ago (a stop given during the launch counts from its end)."""
+        if self._stop_asked is None:
+            return False
+        return time.monotonic() - max(self._stop_asked, self._launched_at or 0.0) > grace
+
+    def _forced_stop(self, grace: float) -> None:
+        """The job's worker was ended by force after `grace` seconds: say so, and keep nothing big.
+
+        Its last weights miss the updates since they were copied, and the dataset only served to draw them.
+        """
+        self._weights, self._bundle = None, None
+        reason = self._stop_reason or "stopped by the user"
+        self.status = "stopped"
+        self.message = (f"{reason}; its worker was ended forcibly because one training step took longer than "
+                        f"{grace:g} s, so its last weights are lost: use a smaller batch size or a smaller network "
+                        "for shorter steps")
+
     def pause(self) -> None:
         self._send("pause")
 

@@ -19,7 +19,6 @@ builds `handle_type(document, device=..., heartbeat_timeout=...)` itself when a 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
@@ -28,36 +27,17 @@ from collections import deque
 import torch
 
 from dlbuilder.document import Document
-from dlbuilder.training.cost import JobCost, estimate, max_job_seconds, refusal
+from dlbuilder.training.cost import JobCost, env_int, estimate, gpu_budget_bytes, max_job_seconds, refusal
 from dlbuilder.training.scheduled_job import QueuePlace, ScheduledJob
 
 LOG = logging.getLogger(__name__)
 POLL_SECONDS = 0.2  # the dispatcher looks at ended jobs, heartbeats and free slots this often
 DEFAULT_QUEUED_PER_SESSION = 4  # a session's waiting jobs (a sweep submits a few at once)
-DEFAULT_GPU_MEMORY_FRACTION = 0.8
 MIN_GPU_SHARE = 0.05  # Ray: the smallest fraction of a GPU a job asks for
 
 
 class Refused(RuntimeError):
     """The scheduler will not run this job; the message says why and what to change."""
-
-
-def env_int(name: str, default: int, low: int = 1, high: int = 10_000) -> int:
-    text = os.environ.get(name, "").strip()
-    return int(text) if text.isascii() and text.isdigit() and low <= int(text) <= high else default
-
-
-def gpu_budget_bytes() -> int:
-    """The GPU memory the scheduler hands out: DLBUILDER_GPU_MEMORY_FRACTION (default 0.8) of device 0."""
-    if not torch.cuda.is_available():
-        return 0
-    try:
-        fraction = float(os.environ.get("DLBUILDER_GPU_MEMORY_FRACTION", DEFAULT_GPU_MEMORY_FRACTION))
-    except ValueError:
-        fraction = DEFAULT_GPU_MEMORY_FRACTION
-    fraction = min(1.0, max(0.0, fraction)) if math.isfinite(fraction) else DEFAULT_GPU_MEMORY_FRACTION
-    return int(torch.cuda.get_device_properties(0).total_memory * fraction)
-
 
 
 class Scheduler:
