@@ -18,7 +18,7 @@ from dlbuilder.ui import jobs, session, text
 TRAIN_JOB = 0  # the comparison's index for the session's Train job (sweep runs count from 1)
 OPENED = "state.sweep_opened"  # a run the student asked to open on the Train page
 HIGHLIGHT = "dlb_sweep_highlight"
-HIGHLIGHTED = "state.sweep_highlighted"  # the plan whose best run was highlighted (once, when it finished)
+HIGHLIGHTED = "state.sweep_highlighted"  # (plan, n): the n-th finished sweep of the session, its best run highlighted
 
 
 def draw(outcome: SweepOutcome) -> None:
@@ -66,10 +66,8 @@ def _plotted(name: str, result: RunResult):
 def _curves(results: tuple[RunResult, ...], plan, complete: bool) -> None:
     st.subheader("Every run's curve")
     left, right = st.columns([3, 1], vertical_alignment="bottom")
-    if complete and st.session_state.get(HIGHLIGHTED) is not plan:  # once per sweep, when it is done: the best run
-        st.session_state[HIGHLIGHT] = results[_best(results)].index
-        st.session_state[HIGHLIGHTED] = plan
-    chosen = left.selectbox("Highlight", [r.index for r in results], key=HIGHLIGHT,
+    chosen = left.selectbox("Highlight", [r.index for r in results], key=_highlight_key(plan, complete),
+                            index=_best(results) if complete else 0,
                             format_func=lambda index: _label(results, index),
                             help="This run is drawn in colour (its training loss dashed); the others in grey.")
     log_scale = right.toggle("Log-scale loss", value=True, key="dlb_sweep_log",
@@ -82,6 +80,19 @@ def _curves(results: tuple[RunResult, ...], plan, complete: bool) -> None:
                        "brings yours back), then go to Train.")
     if st.session_state.pop(OPENED, False):
         st.switch_page("pages/train.py")
+
+
+def _highlight_key(plan, complete: bool) -> str:
+    """The Highlight box's key: one while the sweep runs, then a fresh one per finished sweep, which opens on
+    the best run. (Setting the old box's value instead loses a race: a poll already on its way from the
+    browser carries the box's old value and puts it back.)"""
+    if not complete:
+        return HIGHLIGHT
+    finished = st.session_state.get(HIGHLIGHTED)
+    if finished is None or finished[0] is not plan:
+        finished = (plan, finished[1] + 1 if finished else 1)
+        st.session_state[HIGHLIGHTED] = finished
+    return f"{HIGHLIGHT}_{finished[1]}"
 
 
 def _open(run: RunResult) -> None:
