@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -31,7 +32,8 @@ def start_app(port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`streamlit run app.py` on 127.0.0.1:port (with `env` added); returns once the server answers."""
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    log = tempfile.TemporaryFile()  # a file, not a pipe: a server that logs a lot never blocks on it
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -42,7 +44,8 @@ def start_app(port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
         except OSError:
             time.sleep(0.3)
     process.kill()
-    raise RuntimeError(f"streamlit did not start: {process.stderr.read().decode()[-2000:]}")
+    log.seek(0)
+    raise RuntimeError(f"streamlit did not start: {log.read().decode(errors='replace')[-2000:]}")
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from dlbuilder.presets import PRESETS
 from dlbuilder.training.job import ThreadRunner
-from dlbuilder.ui import background, jobs, session
+from dlbuilder.ui import background, inspect_landscape, jobs, session
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -187,7 +187,8 @@ def test_an_autoencoder_shows_its_bottleneck():
 
 
 @pytest.mark.parametrize("preset", [name for name, preset in PRESETS.items() if preset.load().data is not None])
-def test_every_preset_renders_every_view_and_passes_the_gradient_check(preset):
+def test_every_preset_renders_every_view_and_passes_the_gradient_check(preset, monkeypatch):
+    monkeypatch.setattr(inspect_landscape, "REFINE_SECONDS", 2)  # the views, not the refinement (seq2seq: ~1 min)
     app = settled(inspect_page(finished_job(preset, epochs=1)))
     assert not app.exception and not app.error, [e.value for e in app.error]
     assert "Loss landscape" in tab_labels(app) and "dlb_inspect_path" in charts(app)  # epochs 0 and 1

@@ -28,6 +28,7 @@ from dlbuilder.training.losses import compute_loss
 
 EXAMPLES = 512  # the fixed evaluation subset (as the trainer's per-epoch training score)
 RESOLUTIONS = (11, 21, 41)  # grid points per side, coarse to fine; each level contains the previous
+NESTED_SIZES = (6, 11, 21, 41)  # every size nests in the larger ones (6 for slow networks' first picture)
 # The first call times the loop on TRIAL_LOOPS points and vmap on TRIAL_POINTS, twice if promising;
 # vmap must win by VMAP_MARGIN: on compute-bound nets it slows down as more points are batched.
 TRIAL_LOOPS = 4
@@ -49,7 +50,8 @@ class LossSurface:
     examples: int  # size of the evaluation subset
     method: str  # "vmap" (batched), "loop", or "auto" (not chosen yet)
     seconds: float  # since the first level started
-    final: bool  # the finest level: nothing more will come
+    final: bool  # the last level of its computation: nothing more will come
+    point_seconds: float = float("nan")  # scoring time per grid point measured so far (nan: none scored)
 
     def loss_at(self, alpha: float, beta: float) -> float:
         """The loss at the grid point nearest (alpha, beta)."""
@@ -83,6 +85,7 @@ class LossProbe:
         self.size = sum(self.sizes)
         self.device = x.device
         self.method = "auto" if batched else "loop"  # auto: the first call times both and keeps the faster
+        self._point_seconds: float | None = None
         values = getattr(model, "values_per_example", 0) or 1_000  # set by compile_graph
         # weight vectors per vmapped call: their activations for the whole subset stay within EVAL_VALUES
         self.per_call = max(1, EVAL_VALUES // (values * max(1, len(x))))
@@ -95,8 +98,22 @@ class LossProbe:
         """A probe of a deep copy of the model (same data, same chosen method): for a background
         thread, while the page keeps using this one."""
         twin = LossProbe(copy.deepcopy(self.model), self.x, self.t, self.loss_fn, self.loss, more_x=self.more_x)
-        twin.method = self.method
+        twin.method, twin._point_seconds = self.method, self._point_seconds
         return twin
+
+    def point_seconds(self) -> float:
+        """Seconds one loss evaluation at the model's own weights takes here (the faster of two tries,
+        measured on the first call)."""
+        if self._point_seconds is None:
+            weights = flat_weights(self.model).to(self.device)[None]
+            best = float("inf")
+            with evaluating(self.model):
+                for _ in range(2):
+                    tick = time.perf_counter()
+                    self._looped(weights)
+                    best = min(best, time.perf_counter() - tick)
+            self._point_seconds = best
+        return self._point_seconds
 
     def __call__(self, weights: torch.Tensor) -> np.ndarray:
         """The loss at each row of `weights` (P, D), as float64 (P,)."""
@@ -229,13 +246,17 @@ def _levels(resolutions: Sequence[int]) -> list[int]:
 def progressive_surface(probe: LossProbe, center: torch.Tensor, directions: torch.Tensor,
                         alpha_range: tuple[float, float] = (-1.0, 1.0), beta_range: tuple[float, float] = (-1.0, 1.0),
                         resolutions: Sequence[int] = RESOLUTIONS, report: Report | None = None,
-                        known: LossSurface | None = None) -> Iterator[LossSurface]:
+                        known: LossSurface | None = None, budget: float | None = None) -> Iterator[LossSurface]:
     """The loss over the plane center + alpha d1 + beta d2, coarse grid first, refined level by level.
 
     Each level reuses the points already computed (the sizes nest: 11, 21, 41), and those of
     `known`, an earlier surface of the same plane and ranges at a nesting size. `report(done,
     total)` is called every PROGRESS_POINTS points (a background task's cancel point); drop the
     generator to cancel between two levels.
+
+    With a `budget` (seconds), the levels after the first are scored only while the time spent plus
+    their estimate (their new points at the rate measured so far) fits; the surface before the first
+    one left out comes as the final one (`affordable_sizes` decides about a first level).
     """
     strides = _levels(resolutions)
     finest = resolutions[-1]
@@ -249,29 +270,57 @@ def progressive_surface(probe: LossProbe, center: torch.Tensor, directions: torc
         loss[::stride, ::stride], done[::stride, ::stride] = known.loss, True
     total = int((~done).sum())  # the last level is the finest grid: every point not known yet
     start, computed = time.perf_counter(), 0
-    for level, stride in enumerate(strides):
-        todo = np.zeros_like(done)
-        todo[::stride, ::stride] = True
-        rows, columns = np.nonzero(todo & ~done)
+    pending = [(stride, _new_points(done, stride)) for stride in strides]
+    for level, (stride, (rows, columns)) in enumerate(pending):
         for first in range(0, len(rows), PROGRESS_POINTS):
             if report is not None:
                 report(computed, total)
             part_rows, part_columns = rows[first:first + PROGRESS_POINTS], columns[first:first + PROGRESS_POINTS]
             coefficients = np.stack([alphas[part_columns], betas[part_rows]], axis=1)
             loss[part_rows, part_columns] = probe.combination(center, directions, coefficients)
-            done[part_rows, part_columns] = True
             computed += len(part_rows)
+        spent = time.perf_counter() - start
+        rate = spent / computed if computed else float("nan")
+        last = level == len(pending) - 1 or not _affordable(pending[level + 1][1][0], spent, rate, budget)
         yield LossSurface(alphas[::stride].copy(), betas[::stride].copy(), loss[::stride, ::stride].copy(),
-                          probe.examples, probe.method, time.perf_counter() - start, level == len(strides) - 1)
+                          probe.examples, probe.method, spent, last, rate)
+        if last:
+            return
+
+
+def affordable_sizes(sizes: Sequence[int], have: int, point_seconds: float, budget: float) -> tuple[int, ...]:
+    """The leading grid sizes of `sizes` (larger than `have` points per side, nesting) whose new points,
+    scored at `point_seconds` each, fit in `budget` seconds all together."""
+    chosen, points, spent = [], have * have, 0.0
+    for n in (n for n in sizes if n > have):
+        spent += (n * n - points) * point_seconds
+        if spent > budget:
+            break
+        chosen.append(n)
+        points = n * n
+    return tuple(chosen)
+
+
+def _new_points(done: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of the grid points at this stride not scored yet; marks them as planned."""
+    todo = np.zeros_like(done)
+    todo[::stride, ::stride] = True
+    rows, columns = np.nonzero(todo & ~done)
+    done |= todo
+    return rows, columns
+
+
+def _affordable(points: np.ndarray, spent: float, rate: float, budget: float | None) -> bool:
+    return budget is None or not np.isfinite(rate) or spent + len(points) * rate <= budget
 
 
 def random_plane_surfaces(probe: LossProbe, seed: int = 0, span: float = 1.0,
                           resolutions: Sequence[int] = RESOLUTIONS, report: Report | None = None,
-                          known: LossSurface | None = None) -> Iterator[LossSurface]:
+                          known: LossSurface | None = None, budget: float | None = None) -> Iterator[LossSurface]:
     """Li et al.'s view: the loss around the probe's model weights on a filter-normalised random plane."""
     directions = random_directions(probe.model, seed)
     yield from progressive_surface(probe, flat_weights(probe.model), directions, (-span, span), (-span, span),
-                                   resolutions, report, known)
+                                   resolutions, report, known, budget)
 
 
 def interpolation(probe: LossProbe, start: torch.Tensor, end: torch.Tensor,

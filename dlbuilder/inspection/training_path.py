@@ -95,8 +95,9 @@ def pca_plane(runs: Sequence[Sequence], labels: Sequence[str] | None = None, pro
 
 
 def path_plane_surfaces(probe: LossProbe, plane: PathPlane, margin: float = 0.25,
-                        resolutions: Sequence[int] = RESOLUTIONS, report: Report | None = None) -> Iterator[LossSurface]:
+                        resolutions: Sequence[int] = RESOLUTIONS, report: Report | None = None,
+                        budget: float | None = None) -> Iterator[LossSurface]:
     """The loss over the PCA plane around the paths, coarse grid first (see `progressive_surface`)."""
     alpha_range, beta_range = plane.extent(margin)
     yield from progressive_surface(probe, plane.center, plane.directions, alpha_range, beta_range, resolutions,
-                                   report)
+                                   report, budget=budget)
