@@ -20,6 +20,11 @@ SEEDS = ["seed 1", "seed 2", "seed 3"]
 RACE = ["SGD + momentum, lr 0.03", "RMSprop, lr 0.003", "Adam, lr 0.003"]
 
 
+
+def pick_box(app: AppTest):
+    """The runs picker as drawn now (the page draws a new copy each time it changes the pick)."""
+    return app.multiselect(key=inspect_runs.pick_key(app.session_state))
+
 def paths_on_plane(app: AppTest) -> list[str]:
     """The names of the paths drawn on the shared plane (each path: a line and its marked ends)."""
     return [trace["name"] for trace in charts(app)["dlb_inspect_runs_plane"]["data"]
@@ -44,7 +49,7 @@ def test_companions_train_in_the_background_and_share_the_plane():
         assert app.button(key=key).help  # every control says what it does
 
     app = trained(app, "dlb_inspect_more_seeds")
-    picker = app.multiselect(key=inspect_runs.PICK)
+    picker = pick_box(app)
     assert picker.options == SEEDS and picker.value == SEEDS and picker.help  # new runs arrive picked
     assert paths_on_plane(app) == [THIS_RUN, *SEEDS]
     assert any("Companions train for 20 epochs each" in caption.value for caption in app.caption)
@@ -55,7 +60,7 @@ def test_companions_train_in_the_background_and_share_the_plane():
     assert apart.iloc[0] == 0 and (apart.iloc[1:] > 0).all()
 
     app = trained(app, "dlb_inspect_race")
-    picker = app.multiselect(key=inspect_runs.PICK)
+    picker = pick_box(app)
     assert picker.options == SEEDS + RACE and picker.value == SEEDS + RACE
     assert paths_on_plane(app) == [THIS_RUN, *SEEDS, *RACE]
     assert any("take different routes" in caption.value for caption in app.caption)
@@ -75,7 +80,7 @@ def test_a_cancelled_companion_task_can_be_started_again():
     assert task.wait(60) and task.status in ("cancelled", "done")
     app.run()
     assert not app.exception and not app.button(key="dlb_inspect_more_seeds").disabled
-    assert trained(app, "dlb_inspect_more_seeds").multiselect(key=inspect_runs.PICK).options == SEEDS
+    assert pick_box(trained(app, "dlb_inspect_more_seeds")).options == SEEDS
 
 
 def reached(app: AppTest, epochs: int, timeout: float = 120.0) -> None:
@@ -106,7 +111,7 @@ def test_the_session_keeps_its_last_three_runs_for_the_plane(train_page):
     reached(app, 2)
     app.switch_page("pages/inspect.py").run()
     assert not app.exception, app.exception
-    assert app.multiselect(key=inspect_runs.PICK).options == [run.label for run in kept]
+    assert pick_box(app).options == [run.label for run in kept]
 
 
 def test_companions_over_the_budget_are_refused_with_what_to_shrink(monkeypatch):

@@ -29,7 +29,8 @@ OFFERED = "state.inspect_runs_offered"  # run labels offered before: a new one i
 TRAINING, SURFACE = "companions", "runs_surface"  # background slots
 SEEDS = 3
 LEVELS = (11, 21)  # the shared plane's grid, coarse first
-PICK = "dlb_inspect_runs"
+PICK = "dlb_inspect_runs"  # the picker's key stem: `pick_key()` is the key of its current copy
+COPY = "state.inspect_runs_copy"  # the number of that copy: a new one each time the page changes the pick
 MOST_PICKED = len(SERIES_COLOURS) - 1  # one colour each, this run included
 BUTTONS = {"seeds": "dlb_inspect_more_seeds", "optimizers": "dlb_inspect_race"}  # variant -> button key
 
@@ -128,15 +129,27 @@ def _finished_so_far(paths) -> None:
 # -- the shared plane -----------------------------------------------------------------------------------------
 
 
+def pick_key(state=None) -> str:
+    """The key of the picker's current copy (in `state`, this session's state by default)."""
+    state = st.session_state if state is None else state
+    return f"{PICK}_{state[COPY] if COPY in state else 0}"
+
+
 def _pick(labels: list[str]) -> list[str]:
-    """The multiselect of runs beside this one; runs that arrived since the last visit start picked."""
+    """The multiselect of runs beside this one; runs that arrived since the last visit start picked.
+
+    When the page changes the pick it draws a new copy of the box (a new key) holding the new pick:
+    setting the old copy's value would lose a race with a poll already on its way from the browser,
+    which carries the old copy's value and puts it back.
+    """
     offered = st.session_state.get(OFFERED, set())
     fresh = [label for label in labels if label not in offered]
-    picked = st.session_state.get(PICK, [])
+    picked = st.session_state.get(pick_key(), [])
     if fresh or any(label not in labels for label in picked):
-        st.session_state[PICK] = ([label for label in picked if label in labels] + fresh)[:MOST_PICKED]
+        st.session_state[COPY] = st.session_state.get(COPY, 0) + 1
+        st.session_state[pick_key()] = ([label for label in picked if label in labels] + fresh)[:MOST_PICKED]
     st.session_state[OFFERED] = offered | set(labels)
-    return st.multiselect("Runs on the plane beside this one", labels, key=PICK, max_selections=MOST_PICKED,
+    return st.multiselect("Runs on the plane beside this one", labels, key=pick_key(), max_selections=MOST_PICKED,
                           help="Your earlier runs of this same network (same layers and sizes) in this session, and "
                                "the companions trained above. Each is projected on this run's PCA plane.")
 
