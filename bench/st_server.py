@@ -12,6 +12,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.browser import serving
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -21,9 +23,9 @@ MB = 1024 * 1024
 def start_server(port: int, env: dict[str, str] | None = None, flags: tuple[str, ...] = ()) -> subprocess.Popen:
     """`streamlit run app.py` on 127.0.0.1:port with extra environment and streamlit flags.
 
-    Like tests/browser.py's start_app, but the server's log goes to a file (`process.log_path`):
-    a pipe nobody reads would block the server once it holds 64 KB. The server leads a process
-    group of its own, so `stop_server` can end whatever it left behind (Ray's agents outlive it).
+    Like tests/browser.py's start_app, but the server's log is kept in a named file
+    (`process.log_path`), and the server leads a process group of its own, so `stop_server` can
+    end whatever it left behind (Ray's agents outlive it).
     """
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true", *flags]
@@ -31,14 +33,8 @@ def start_server(port: int, env: dict[str, str] | None = None, flags: tuple[str,
     process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     process.log_path = log.name
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.3)
+    if serving(process, port, 90):
+        return process
     process.kill()
     raise RuntimeError(f"streamlit did not start; its log: {log.name}\n{Path(log.name).read_text()[-2000:]}")
 

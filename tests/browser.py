@@ -35,17 +35,24 @@ def start_app(port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
     log = tempfile.TemporaryFile()  # a file, not a pipe: a server that logs a lot never blocks on it
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.3)
+    if serving(process, port, 60):
+        return process
     process.kill()
     log.seek(0)
     raise RuntimeError(f"streamlit did not start: {log.read().decode(errors='replace')[-2000:]}")
+
+
+def serving(process: subprocess.Popen, port: int, seconds: float) -> bool:
+    """Whether the server `process` answers its health check on 127.0.0.1:port within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.3)
+    return False
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlbuilder.training.fastpath import activate, activation_slope
+from dlbuilder.training.fastpath import activate, activation_slope, adam_moments
 
 F32 = np.float32
 EVAL_CHUNK = 1024  # examples per network scored at once at epoch ends (memory: R x chunk x width)
@@ -129,12 +129,8 @@ class ChainStack:
                 param *= _scale(decay, param)
             if self.velocity[index] is None:
                 self.velocity[index] = (np.zeros_like(param), np.zeros_like(param))
-            mean, square = self.velocity[index]
-            mean *= beta1
-            mean += (1 - beta1) * grad
-            square *= beta2
-            square += (1 - beta2) * grad * grad
-            param -= _scale(step, param) * mean / (np.sqrt(square) / root2 + 1e-8)
+            mean, denominator = adam_moments(self.velocity[index], grad, beta1, beta2, root2)
+            param -= _scale(step, param) * mean / denominator
 
 
 def _scale(column: np.ndarray, like: np.ndarray) -> np.ndarray:

@@ -199,12 +199,8 @@ class NumpyChain:
                 param *= 1 - lr * s["l2"]
             if self.velocity[index] is None:
                 self.velocity[index] = (np.zeros_like(param), np.zeros_like(param))
-            mean, square = self.velocity[index]
-            mean *= beta1
-            mean += (1 - beta1) * grad
-            square *= beta2
-            square += (1 - beta2) * grad * grad
-            param -= (lr / correction1) * mean / (np.sqrt(square) / root2 + 1e-8)
+            mean, denominator = adam_moments(self.velocity[index], grad, beta1, beta2, root2)
+            param -= (lr / correction1) * mean / denominator
 
     def write_back(self) -> None:
         """Copy the NumPy weights into the torch model (before scoring, probes and checkpoints)."""
@@ -216,3 +212,15 @@ class NumpyChain:
                 if grads is not None:  # the latest update's gradients, as torch would leave them
                     linear.weight.grad = torch.from_numpy(np.array(grads[2 * index], dtype=np.float32))
                     linear.bias.grad = torch.from_numpy(np.array(grads[2 * index + 1], dtype=np.float32))
+
+
+def adam_moments(moments: tuple[np.ndarray, np.ndarray], grad: np.ndarray, beta1: float, beta2: float,
+                 root2: float) -> tuple[np.ndarray, np.ndarray]:
+    """Update one parameter's Adam moments (mean, square) in place with `grad`; returns the mean and the
+    step's denominator sqrt(square) / sqrt(1 - beta2^t) + eps, as torch.optim.Adam computes them."""
+    mean, square = moments
+    mean *= beta1
+    mean += (1 - beta1) * grad
+    square *= beta2
+    square += (1 - beta2) * grad * grad
+    return mean, np.sqrt(square) / root2 + 1e-8
