@@ -29,6 +29,12 @@ def chart(page, key: str):
     return plot
 
 
+def drawn(page, key: str, words: str) -> None:
+    """Wait until the element's text shows `words` (a chart's text is drawn a moment after its element)."""
+    page.wait_for_function("([key, words]) => { const e = document.querySelector('.st-key-' + key);"
+                           " return e !== null && e.innerText.includes(words); }", arg=[key, words], timeout=60_000)
+
+
 def show(page, key: str) -> None:
     """Scroll a chart into view (by its container: a live chart's plot element is redrawn meanwhile)."""
     chart(page, key)
@@ -42,7 +48,8 @@ def test_tagger_attention_follows_training_and_tags_typed_text(page, app_url):
     page.get_by_role("button", name="▶ Start").wait_for(timeout=60_000)
     page.get_by_role("button", name="▶ Start").click()
     chart(page, "dlb_sequence_predictions")  # the live table of test sentences
-    assert "predicted tags" in page.locator(".st-key-dlb_sequence_predictions").inner_text()
+    # (its text is drawn a moment after the plot's element appears: wait for it)
+    drawn(page, "dlb_sequence_predictions", "predicted tags")
     screenshot(page, "train_sequence_predictions")
 
     page.get_by_role("link", name="Inspect").first.click()  # the same session: the job comes along
@@ -67,6 +74,7 @@ def test_tagger_attention_follows_training_and_tags_typed_text(page, app_url):
     unknown = page.get_by_text("Not in the vocabulary, read as <unk>", exact=False).first
     unknown.wait_for(timeout=60_000)
     assert "nairobi" in unknown.inner_text()
+    drawn(page, "dlb_seq_typed", "<unk>")
     typed = page.locator(".st-key-dlb_seq_typed").inner_text()
     assert "<unk>" in typed and "origin" in typed, typed  # an unknown city after "leave" is where you leave
     show(page, "dlb_seq_typed_attention_0")
