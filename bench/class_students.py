@@ -203,12 +203,8 @@ async def visit(url: str, page: str = "", query: str = "", press_start: bool = F
         await session.wait_for_run(timeout=timeout, after=0)
         if press_start:
             await session.click(START)
-            deadline = time.monotonic() + timeout
-            while not answered(session):
-                session.check()
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"no answer to Start within {timeout:.0f} s: {session.texts()[:12]}")
-                await asyncio.sleep(0.2)
+            await until(session, answered, timeout, lambda: f"no answer to Start within {timeout:.0f} s: "
+                                                            f"{session.texts()[:12]}")
     finally:
         await session.close()
 
@@ -224,14 +220,20 @@ async def rehearse(url: str, timeout: float = 180) -> None:
         await session.open("train", f"g={share_code(20)}")
         await session.wait_for_run(timeout=timeout, after=0)
         await session.click(START)
-        deadline = time.monotonic() + timeout
-        while not any(text.startswith("Training: **finished**") for text in session.texts()):
-            session.check()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the teacher's 20-epoch run did not finish in {timeout:.0f} s")
-            await asyncio.sleep(0.2)
+        await until(session, lambda s: any(text.startswith("Training: **finished**") for text in s.texts()), timeout,
+                    lambda: f"the teacher's 20-epoch run did not finish in {timeout:.0f} s")
     finally:
         await session.close()
+
+
+async def until(session: Session, condition, timeout: float, failure) -> None:
+    """Wait until `condition(session)` holds, checking the connection; TimeoutError(failure()) after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition(session):
+        session.check()
+        if time.monotonic() > deadline:
+            raise TimeoutError(failure())
+        await asyncio.sleep(0.2)
 
 
 def answered(session: Session) -> bool:

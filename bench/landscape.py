@@ -27,8 +27,8 @@ from torch.nn.utils import vector_to_parameters
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dlbuilder.document import load_document  # noqa: E402
+from dlbuilder.inspection.grid import RESOLUTIONS  # noqa: E402
 from dlbuilder.inspection.landscape import (  # noqa: E402
-    RESOLUTIONS,
     evaluation_probe,
     flat_weights,
     random_directions,

@@ -91,3 +91,15 @@ def wait_for(predicate, timeout: float = 120.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def pause_and_step_once(job) -> int:
+    """Pause a running job, check it holds still, step it once; the step it was held at."""
+    job.pause()
+    assert wait_for(lambda: job.status == "paused")
+    held = job.snapshot().step
+    time.sleep(0.3)
+    assert job.snapshot().step == held
+    job.step_once()
+    assert wait_for(lambda: job.snapshot().step == held + 1)
+    return held

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from dlbuilder.inspection.landscape import (LossProbe, flat_weights, progressive_surface, random_directions,
-                                            random_plane_surfaces)
+from dlbuilder.inspection.grid import progressive_surface
+from dlbuilder.inspection.landscape import LossProbe, flat_weights, random_directions, random_plane_surfaces
 from dlbuilder.inspection.distributions import fixed_batch, replay_histograms
 from dlbuilder.presets import PRESETS
 from dlbuilder.tasks import BackgroundTask, Cancelled, submit

@@ -9,14 +9,13 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 
 from dlbuilder.figures.landscape import interpolation_figure, loss_contour_figure, loss_surface_figure
+from dlbuilder.inspection.grid import PROGRESS_POINTS, progressive_surface
 from dlbuilder.inspection.landscape import (
-    PROGRESS_POINTS,
     LossProbe,
     evaluation_probe,
     filter_normalised_direction,
     flat_weights,
     interpolation,
-    progressive_surface,
     random_directions,
     random_plane_surfaces,
 )
@@ -256,7 +255,8 @@ def render_landscape_figures():
     import streamlit as st
 
     from dlbuilder.figures.landscape import interpolation_figure, loss_contour_figure, loss_surface_figure
-    from dlbuilder.inspection.landscape import Interpolation, LossSurface
+    from dlbuilder.inspection.grid import LossSurface
+    from dlbuilder.inspection.landscape import Interpolation
     from dlbuilder.inspection.training_path import TrainingPath
 
     grid = np.linspace(-1, 1, 5)

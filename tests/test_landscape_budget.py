@@ -8,14 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from dlbuilder.inspection.landscape import (
-    NESTED_SIZES,
-    LossProbe,
-    affordable_sizes,
-    flat_weights,
-    progressive_surface,
-    random_directions,
-)
+from dlbuilder.inspection.grid import NESTED_SIZES, affordable_sizes, progressive_surface
+from dlbuilder.inspection.landscape import LossProbe, flat_weights, random_directions
 from dlbuilder.ui import background, inspect_landscape, inspect_panels
 from tests.test_inspect_page import charts, finished_job, inspect_page, settled, values
 

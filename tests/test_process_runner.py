@@ -2,7 +2,6 @@
 
 import os
 import signal
-import time
 
 import pytest
 import torch
@@ -10,7 +9,7 @@ import torch
 from dlbuilder.compile import compile_graph
 from dlbuilder.presets import PRESETS
 from dlbuilder.training.process_runner import ProcessRunner
-from tests.networks import long_playground, wait_for
+from tests.networks import long_playground, pause_and_step_once, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +29,7 @@ def test_controls_metrics_weights_and_data_cross_the_process_boundary(runner):
     model = compile_graph(job.document)
     model.load_state_dict(job.state_dict())  # the worker's live weights fit the network
     assert job.bundle().x_train.shape[1] == 2
-    job.pause()
-    assert wait_for(lambda: job.status == "paused")
-    held = job.snapshot().step
-    time.sleep(0.3)
-    assert job.snapshot().step == held
-    job.step_once()
-    assert wait_for(lambda: job.snapshot().step == held + 1)
+    held = pause_and_step_once(job)
     job.resume()
     assert wait_for(lambda: job.snapshot().step > held + 20)
     job.stop()

@@ -28,7 +28,7 @@ from dlbuilder.training.ray_runner import LOST, RayJobHandle, RayRunner
 from dlbuilder.training.ray_worker import place_upload
 from dlbuilder.training.setup import load_bundle
 from dlbuilder.training.trainer import Trainer
-from tests.networks import long_playground, wait_for
+from tests.networks import long_playground, pause_and_step_once, wait_for
 
 try:
     import ray
@@ -121,13 +121,7 @@ def test_pause_step_once_resume_and_stop(kind):
     try:
         job = runner.submit(document)
         assert wait_for(lambda: job.snapshot().step > 5 or not job.active)
-        job.pause()
-        assert wait_for(lambda: job.status == "paused")
-        held = job.snapshot().step
-        time.sleep(0.3)
-        assert job.snapshot().step == held
-        job.step_once()
-        assert wait_for(lambda: job.snapshot().step == held + 1)
+        held = pause_and_step_once(job)
         time.sleep(0.3)
         assert job.snapshot().step == held + 1 and job.status == "paused"
         job.resume()

@@ -1,6 +1,6 @@
 """Loss landscapes of any network: a filter-normalised random plane (Li et al. 2018), grids scored
 coarse first, and the line from initial to final weights (Goodfellow et al. 2015). The training
-path's PCA plane is in `training_path.py`.
+path's PCA plane is in `training_path.py`, the grids scored level by level in `grid.py`.
 
 Weights travel as flat float32 vectors in `model.parameters()` order, as the trainer's snapshots
 store them. The loss is the data loss (no L1/L2 penalty) in eval mode on a fixed subset of
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,40 +22,18 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from dlbuilder.inspection.grid import RESOLUTIONS, LossSurface, Report, progressive_surface
 from dlbuilder.probes import evaluating
 from dlbuilder.training.evaluation import EVAL_VALUES, chunk_size
 from dlbuilder.training.losses import compute_loss
 
 EXAMPLES = 512  # the fixed evaluation subset (as the trainer's per-epoch training score)
-RESOLUTIONS = (11, 21, 41)  # grid points per side, coarse to fine; each level contains the previous
-NESTED_SIZES = (6, 11, 21, 41)  # every size nests in the larger ones (6 for slow networks' first picture)
 # The first call times the loop on TRIAL_LOOPS points and vmap on TRIAL_POINTS, twice if promising;
 # vmap must win by VMAP_MARGIN: on compute-bound nets it slows down as more points are batched.
 TRIAL_LOOPS = 4
 TRIAL_POINTS = 8
 VMAP_MARGIN = 1.5
 WEIGHT_VALUES = 16 * 1024 ** 2  # float32 values of weight vectors built at once (64 MB)
-PROGRESS_POINTS = 64  # grid points scored between two progress reports (a whole vmapped batch or more)
-
-Report = Callable[[int, int], object]  # (points done, points in all); may raise to cancel
-
-
-@dataclass(frozen=True)
-class LossSurface:
-    """The loss over a grid of a plane: loss[j, i] at center + alphas[i] * d1 + betas[j] * d2."""
-
-    alphas: np.ndarray  # (n,)
-    betas: np.ndarray  # (m,)
-    loss: np.ndarray  # (m, n)
-    examples: int  # size of the evaluation subset
-    method: str  # "vmap" (batched), "loop", or "auto" (not chosen yet)
-    seconds: float  # since the first level started
-    final: bool  # the last level of its computation: nothing more will come
-    point_seconds: float = float("nan")  # scoring time per grid point measured so far (nan: none scored)
-
-    def loss_at(self, alpha: float, beta: float) -> float:
-        """The loss at the grid point nearest (alpha, beta)."""
-        return float(self.loss[np.abs(self.betas - beta).argmin(), np.abs(self.alphas - alpha).argmin()])
 
 
 @dataclass(frozen=True)
@@ -233,85 +211,6 @@ def random_directions(model: nn.Module, seed: int = 0) -> torch.Tensor:
     """Two filter-normalised random directions (2, D), the same for the same seed and weights."""
     generator = torch.Generator().manual_seed(seed)
     return torch.stack([filter_normalised_direction(model, generator) for _ in range(2)])
-
-
-def _levels(resolutions: Sequence[int]) -> list[int]:
-    finest = resolutions[-1]
-    for n in resolutions:
-        if n < 2 or (finest - 1) % (n - 1):
-            raise ValueError(f"grid of {n} points per side does not nest in {finest}: use sizes like 11, 21, 41")
-    return [(finest - 1) // (n - 1) for n in resolutions]
-
-
-def progressive_surface(probe: LossProbe, center: torch.Tensor, directions: torch.Tensor,
-                        alpha_range: tuple[float, float] = (-1.0, 1.0), beta_range: tuple[float, float] = (-1.0, 1.0),
-                        resolutions: Sequence[int] = RESOLUTIONS, report: Report | None = None,
-                        known: LossSurface | None = None, budget: float | None = None) -> Iterator[LossSurface]:
-    """The loss over the plane center + alpha d1 + beta d2, coarse grid first, refined level by level.
-
-    Each level reuses the points already computed (the sizes nest: 11, 21, 41), and those of
-    `known`, an earlier surface of the same plane and ranges at a nesting size. `report(done,
-    total)` is called every PROGRESS_POINTS points (a background task's cancel point); drop the
-    generator to cancel between two levels.
-
-    With a `budget` (seconds), the levels after the first are scored only while the time spent plus
-    their estimate (their new points at the rate measured so far) fits; the surface before the first
-    one left out comes as the final one (`affordable_sizes` decides about a first level).
-    """
-    strides = _levels(resolutions)
-    finest = resolutions[-1]
-    alphas, betas = np.linspace(*alpha_range, finest), np.linspace(*beta_range, finest)
-    loss = np.full((finest, finest), np.nan)
-    done = np.zeros((finest, finest), dtype=bool)
-    if known is not None:
-        stride = _levels([len(known.alphas), finest])[0]
-        if not (np.allclose(known.alphas, alphas[::stride]) and np.allclose(known.betas, betas[::stride])):
-            raise ValueError("the known surface lies on other ranges: compute the plane again")
-        loss[::stride, ::stride], done[::stride, ::stride] = known.loss, True
-    total = int((~done).sum())  # the last level is the finest grid: every point not known yet
-    start, computed = time.perf_counter(), 0
-    pending = [(stride, _new_points(done, stride)) for stride in strides]
-    for level, (stride, (rows, columns)) in enumerate(pending):
-        for first in range(0, len(rows), PROGRESS_POINTS):
-            if report is not None:
-                report(computed, total)
-            part_rows, part_columns = rows[first:first + PROGRESS_POINTS], columns[first:first + PROGRESS_POINTS]
-            coefficients = np.stack([alphas[part_columns], betas[part_rows]], axis=1)
-            loss[part_rows, part_columns] = probe.combination(center, directions, coefficients)
-            computed += len(part_rows)
-        spent = time.perf_counter() - start
-        rate = spent / computed if computed else float("nan")
-        last = level == len(pending) - 1 or not _affordable(pending[level + 1][1][0], spent, rate, budget)
-        yield LossSurface(alphas[::stride].copy(), betas[::stride].copy(), loss[::stride, ::stride].copy(),
-                          probe.examples, probe.method, spent, last, rate)
-        if last:
-            return
-
-
-def affordable_sizes(sizes: Sequence[int], have: int, point_seconds: float, budget: float) -> tuple[int, ...]:
-    """The leading grid sizes of `sizes` (larger than `have` points per side, nesting) whose new points,
-    scored at `point_seconds` each, fit in `budget` seconds all together."""
-    chosen, points, spent = [], have * have, 0.0
-    for n in (n for n in sizes if n > have):
-        spent += (n * n - points) * point_seconds
-        if spent > budget:
-            break
-        chosen.append(n)
-        points = n * n
-    return tuple(chosen)
-
-
-def _new_points(done: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, columns) of the grid points at this stride not scored yet; marks them as planned."""
-    todo = np.zeros_like(done)
-    todo[::stride, ::stride] = True
-    rows, columns = np.nonzero(todo & ~done)
-    done |= todo
-    return rows, columns
-
-
-def _affordable(points: np.ndarray, spent: float, rate: float, budget: float | None) -> bool:
-    return budget is None or not np.isfinite(rate) or spent + len(points) * rate <= budget
 
 
 def random_plane_surfaces(probe: LossProbe, seed: int = 0, span: float = 1.0,

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dlbuilder.inspection.landscape import RESOLUTIONS, LossProbe, LossSurface, Report, progressive_surface
+from dlbuilder.inspection.grid import RESOLUTIONS, LossSurface, Report, progressive_surface
+from dlbuilder.inspection.landscape import LossProbe
 
 
 @dataclass(frozen=True)

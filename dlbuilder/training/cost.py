@@ -78,6 +78,7 @@ def max_job_seconds() -> float:
 
 
 def env_int(name: str, default: int, low: int = 1, high: int = 10_000) -> int:
+    """The whole number in environment variable `name` when it lies in [low, high], else `default`."""
     text = os.environ.get(name, "").strip()
     return int(text) if text.isascii() and text.isdigit() and low <= int(text) <= high else default
 
@@ -92,7 +93,6 @@ def gpu_budget_bytes() -> int:
         fraction = DEFAULT_GPU_MEMORY_FRACTION
     fraction = min(1.0, max(0.0, fraction)) if math.isfinite(fraction) else DEFAULT_GPU_MEMORY_FRACTION
     return int(torch.cuda.get_device_properties(0).total_memory * fraction)
-
 
 
 def train_examples(document: Document) -> int:

@@ -105,4 +105,3 @@ def _plain(message: tuple) -> tuple:
         new, kept = message[-1]
         return (*message[:-1], ([(epoch, flat.numpy()) for epoch, flat in new], kept))
     return message
-

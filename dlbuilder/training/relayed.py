@@ -123,4 +123,3 @@ class RelayedHandle(HandleBase):
             if self._weights is None:
                 self._weights_ready.wait(timeout)
         return self._weights
-

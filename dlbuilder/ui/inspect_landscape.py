@@ -14,8 +14,8 @@ import numpy as np
 import streamlit as st
 
 from dlbuilder.figures.landscape import interpolation_figure, loss_contour_figure, loss_surface_figure
-from dlbuilder.inspection.landscape import (NESTED_SIZES, LossSurface, affordable_sizes, evaluation_probe,
-                                            flat_weights, interpolation, random_plane_surfaces)
+from dlbuilder.inspection.grid import NESTED_SIZES, LossSurface, affordable_sizes
+from dlbuilder.inspection.landscape import evaluation_probe, flat_weights, interpolation, random_plane_surfaces
 from dlbuilder.inspection.training_path import path_plane_surfaces, pca_plane
 from dlbuilder.training.cost import describe_seconds, env_int
 from dlbuilder.training.job import JobHandle
